@@ -1,0 +1,5 @@
+"""Tables of the core. Import this package to register every model on ``Base.metadata``."""
+
+from sync.models.area import Area
+
+__all__ = ["Area"]
