@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 from sqlalchemy import DateTime, Engine, MetaData, event
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
@@ -97,6 +97,8 @@ def write_transaction(session: Session) -> Iterator[Session]:
     deferred transaction that read first and writes later can fail with SQLITE_BUSY, which the
     busy timeout cannot cure. Any read transaction already open is closed first.
     """
+    if isinstance(session, scoped_session):
+        session = session()
     if session.in_transaction():
         session.commit()
     session.connection(execution_options={_IMMEDIATE: True})

@@ -1,0 +1,69 @@
+"""Settings, read from the environment with safe defaults.
+
+Every setting is listed in README.md ("Configuration"). Paths default to the Flask instance
+folder so that a fresh clone runs with nothing configured.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def normalise_database_url(url: str) -> str:
+    """Route plain ``postgresql://`` URLs to psycopg 3, the driver Tapak ships with."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _secret_key(instance: Path) -> str:
+    """Use SECRET_KEY when set; otherwise generate one into the instance folder once."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def from_environment(instance_path: str) -> dict:
+    """Build the app's settings from the environment."""
+    instance = Path(instance_path)
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'tapak.db'}"
+    return {
+        "DATABASE_URL": normalise_database_url(database_url),
+        "SECRET_KEY": _secret_key(instance),
+        "PHOTO_DIR": os.environ.get("PHOTO_DIR") or str(instance / "photos"),
+        "MAX_PHOTO_BYTES": _int("MAX_PHOTO_BYTES", 20 * 1024 * 1024),
+        "MAX_CONTENT_LENGTH": _int("MAX_REQUEST_BYTES", 32 * 1024 * 1024),
+        "TOKEN_TTL": _int("TOKEN_TTL", 30 * 24 * 3600),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
+    }
+
+
+def for_testing(instance_path: str, database_url: str, photo_dir: str) -> dict:
+    """Settings for the test suite: a throw-away database and photo folder, a fixed key."""
+    settings = from_environment(instance_path)
+    settings.update(
+        TESTING=True,
+        DATABASE_URL=normalise_database_url(database_url),
+        SECRET_KEY="test-secret-key-not-for-production",
+        PHOTO_DIR=photo_dir,
+        LOG_LEVEL="INFO",
+        LOGIN_RATE_LIMIT="5 per minute",
+    )
+    return settings

@@ -1,0 +1,35 @@
+"""The JSON API under /api/v1, one blueprint per resource."""
+
+from flask import Flask, abort, current_app, request
+
+from server.extensions import api
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def binary_body(view):
+    """Mark a view that takes raw bytes (photos) rather than JSON."""
+    view._tapak_binary_body = True
+    return view
+
+
+def _require_json_bodies():
+    """Answer 415 to a body that is not JSON, unless the view takes raw bytes."""
+    if request.method not in _BODY_METHODS or not request.path.startswith("/api/"):
+        return
+    if not (request.content_length or request.headers.get("Transfer-Encoding")):
+        return
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), view)
+    if getattr(handler, "_tapak_binary_body", False) or request.is_json:
+        return
+    abort(415)
+
+
+def register_blueprints(app: Flask) -> None:
+    from server.api import areas, auth, health, users
+
+    for module in (health, auth, users, areas):
+        api.register_blueprint(module.blp)
+    app.before_request(_require_json_bodies)

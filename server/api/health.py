@@ -1,0 +1,31 @@
+"""Liveness for load balancers and the phone's "can I sync now?" check; no login needed."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+from sqlalchemy import text
+
+from server import __version__
+from server.extensions import db
+
+blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+    database = fields.String()
+    version = fields.String()
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    @blp.alt_response(503, schema=HealthSchema)
+    def get(self):
+        try:
+            db.session.execute(text("SELECT 1"))
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - any failure means "not reachable"
+            db.session.rollback()
+            return {"status": "degraded", "database": "unreachable", "version": __version__}, 503
+        return {"status": "ok", "database": "ok", "version": __version__}

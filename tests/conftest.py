@@ -1,0 +1,145 @@
+"""Fixtures after Flask's tutorial: ``app``, ``client``, ``runner``, plus ``db`` and users.
+
+The schema is built once per test session by running the real migrations, on SQLite (a
+temporary file) or on PostgreSQL when ``TEST_DATABASE_URL`` is set, in a database created for
+this run so that parallel runs never meet. After each test that used the app every table but
+the reference areas is emptied, which keeps tests independent and the suite fast.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+import config
+from server import create_app
+from server.extensions import db as _db
+from server.extensions import limiter
+
+KEEP_TABLES = {"areas", "alembic_version"}
+
+
+def _create_pg_database(url: str) -> tuple[str, str]:
+    """Create a fresh database beside the one ``url`` names; return (new url, admin url)."""
+    base = make_url(config.normalise_database_url(url))
+    name = f"tapak_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            raise
+        raise pytest.UsageError(f"PostgreSQL at TEST_DATABASE_URL is not usable: {exc}") from exc
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_pg_database(admin_url: str, name: str) -> None:
+    admin = create_engine(make_url(config.normalise_database_url(admin_url)),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """The database of this test run: SQLite by default, PostgreSQL with TEST_DATABASE_URL."""
+    pg = os.environ.get("TEST_DATABASE_URL")
+    if not pg:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    url, name = _create_pg_database(pg)
+    yield url
+    _drop_pg_database(pg, name)
+
+
+@pytest.fixture(scope="session")
+def _app(database_url, tmp_path_factory):
+    from flask_migrate import upgrade
+
+    from sync.areas import load_areas
+
+    instance = tmp_path_factory.mktemp("instance")
+    app = create_app(config.for_testing(str(instance), database_url,
+                                        str(tmp_path_factory.mktemp("photos"))))
+    app.instance_path = str(instance)
+    with app.app_context():
+        upgrade()
+        load_areas(_db.session)
+        _db.session.commit()
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    tables = [t for t in reversed(_db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def app(_app):
+    """The app inside an application context; every table but areas is emptied afterwards."""
+    with _app.app_context():
+        yield _app
+        _db.session.remove()
+        _empty_tables()
+        limiter.reset()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app):
+    """The SQLAlchemy session of the app."""
+    return _db.session
+
+
+@pytest.fixture
+def make_user(db):
+    """Create a user (committed) and return it; password defaults to ``password123``."""
+    from server.services.users import create_user
+
+    def make(username, role="enumerator", areas=None, password="password123", **kw):
+        if areas is None:
+            areas = () if role == "admin" else ("31.73.01",)
+        user = create_user(db, username, role, password, areas=areas, **kw)
+        db.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """Log a user in and return headers carrying their bearer token."""
+
+    def do(username, password="password123", device_id="device-1"):
+        response = client.post("/api/v1/auth/token", json={
+            "username": username, "password": password, "device_id": device_id})
+        assert response.status_code == 201, response.get_json()
+        return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+    return do

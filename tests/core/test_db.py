@@ -1,0 +1,59 @@
+"""UTC timestamps and SQLite write transactions."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from server.extensions import db
+from server.models import User
+from sync.db import UTCDateTime, write_transaction
+
+
+def test_timestamps_come_back_aware_and_in_utc(db, make_user):
+    user = make_user("ani")
+    wib = dt.timezone(dt.timedelta(hours=7))
+    user.created_at = dt.datetime(2026, 1, 5, 9, 12, tzinfo=wib)
+    db.commit()
+    db.expire_all()
+    loaded = db.get(User, user.id).created_at
+    assert loaded.tzinfo is not None and loaded.utcoffset() == dt.timedelta(0)
+    assert loaded == dt.datetime(2026, 1, 5, 2, 12, tzinfo=dt.UTC)
+
+
+def test_naive_timestamps_are_refused():
+    with pytest.raises(ValueError):
+        UTCDateTime().process_bind_param(dt.datetime(2026, 1, 1), sa.create_engine("sqlite://").dialect)
+
+
+def test_write_transaction_takes_the_sqlite_write_lock_up_front(app, make_user):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("BEGIN IMMEDIATE is SQLite's")
+    first = Session(db.engine)
+    second = Session(db.engine)
+    try:
+        with write_transaction(first):
+            # While the first holds the write lock, a second writer cannot even begin.
+            with second.connection() as conn:
+                conn.exec_driver_sql("PRAGMA busy_timeout = 50")
+            second.close()
+            raw = db.engine.raw_connection()
+            try:
+                raw.driver_connection.execute("PRAGMA busy_timeout = 50")
+                with pytest.raises(Exception, match="locked"):
+                    raw.driver_connection.execute("BEGIN IMMEDIATE")
+            finally:
+                raw.close()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_write_transaction_rolls_back_on_error(db, make_user):
+    make_user("ani")
+    with pytest.raises(RuntimeError), write_transaction(db):
+        db.get(User, 1).full_name = "changed"
+        raise RuntimeError("stop")
+    db.expire_all()
+    assert db.scalar(sa.select(User.full_name).where(User.username == "ani")) is None

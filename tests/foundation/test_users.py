@@ -1,0 +1,94 @@
+"""Role and area enforcement on /me and the users endpoints, and the users CLI."""
+
+from sqlalchemy import select
+
+from server.models import ApiToken, User
+
+
+def test_admin_creates_users_with_areas(client, make_user, login):
+    make_user("root", role="admin")
+    response = client.post("/api/v1/users", headers=login("root"), json={
+        "username": "citra", "password": "password123", "role": "enumerator",
+        "areas": ["31.73.01.1001"]})
+    assert response.status_code == 201
+    assert response.get_json()["areas"] == ["31.73.01.1001"]
+    assert "password" not in response.get_json()
+
+
+def test_creating_a_user_is_refused_with_reasons(client, make_user, login):
+    make_user("root", role="admin")
+    headers = login("root")
+    unknown_area = client.post("/api/v1/users", headers=headers, json={
+        "username": "citra", "password": "password123", "role": "enumerator",
+        "areas": ["99.99"]})
+    assert unknown_area.status_code == 422
+    assert unknown_area.get_json()["error"]["details"]["errors"][0]["path"] == "areas"
+    no_area = client.post("/api/v1/users", headers=headers, json={
+        "username": "citra", "password": "password123", "role": "supervisor"})
+    assert no_area.status_code == 422
+    duplicate = client.post("/api/v1/users", headers=headers, json={
+        "username": "root", "password": "password123", "role": "admin"})
+    assert duplicate.status_code == 409
+
+
+def test_enumerators_and_supervisors_cannot_create_users(client, make_user, login):
+    make_user("spv", role="supervisor")
+    make_user("ani")
+    payload = {"username": "x1", "password": "password123", "role": "admin"}
+    for who in ("spv", "ani"):
+        assert client.post("/api/v1/users", json=payload, headers=login(who)).status_code == 403
+
+
+def test_supervisor_sees_only_enumerators_of_their_areas(client, make_user, login):
+    make_user("spv", role="supervisor", areas=("31.73.01",))
+    make_user("inside", areas=("31.73.01.1001",))
+    make_user("outside", areas=("31.72.01",))
+    make_user("root", role="admin")
+    headers = login("spv")
+    names = [u["username"] for u in client.get("/api/v1/users", headers=headers).get_json()]
+    assert names == ["inside", "spv"]
+    assert client.get("/api/v1/users/inside", headers=headers).status_code == 200
+    assert client.get("/api/v1/users/outside", headers=headers).status_code == 404
+    assert client.get("/api/v1/users", headers=login("inside")).status_code == 403
+    everyone = client.get("/api/v1/users", headers=login("root")).get_json()
+    assert len(everyone) == 4
+
+
+def test_user_covers_areas_below_its_own():
+    user = User(username="s", role="supervisor", password_hash="x")
+    from server.models import UserArea
+
+    user.area_links = [UserArea(area_code="31.73.01")]
+    assert user.covers("31.73.01") and user.covers("31.73.01.1001")
+    assert not user.covers("31.73.010") and not user.covers("31.73") and not user.covers(None)
+
+
+def test_cli_creates_lists_and_revokes(runner, db, client, login):
+    result = runner.invoke(args=["users", "create", "dewi", "--role", "supervisor",
+                                 "--area", "31.73.01", "--password", "password123"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["users", "create", "eko", "--role", "enumerator",
+                                 "--area", "31.73.01"], input="password123\npassword123\n")
+    assert result.exit_code == 0, result.output
+    listing = runner.invoke(args=["users", "list"]).output
+    assert "dewi" in listing and "supervisor" in listing and "eko" in listing
+    headers = login("eko", device_id="phone-a")
+    login("eko", device_id="phone-b")
+    result = runner.invoke(args=["users", "revoke", "eko", "--device", "phone-a"])
+    assert "revoked 1 token" in result.output
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+    db.expire_all()
+    live = db.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None))).all()
+    assert [t.device_id for t in live] == ["phone-b"]
+    refused = runner.invoke(args=["users", "create", "x", "--role", "enumerator",
+                                  "--area", "00.00", "--password", "password123"])
+    assert refused.exit_code != 0 and "Unknown area" in refused.output
+
+
+def test_bootstrap_creates_demo_users_once(runner, db, app):
+    first = runner.invoke(args=["bootstrap"])
+    assert first.exit_code == 0, first.output
+    assert "created 31 demo users" in first.output and "spv-cengkareng" in first.output
+    second = runner.invoke(args=["bootstrap"])
+    assert "created" not in second.output and "spv-cengkareng" in second.output
+    assert db.scalar(select(User).where(User.username == "spv-johar-baru")).areas == ["31.71.08"]
