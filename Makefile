@@ -1,0 +1,46 @@
+# Two commands: `make run` and `make test`. Everything else is a step they call.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+FLASK  := $(BIN)/flask --app server
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+WORKERS ?= 2
+
+.PHONY: run test install migrate bootstrap serve lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(FLASK) db upgrade
+
+bootstrap: migrate
+	$(FLASK) bootstrap
+
+serve: install
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --timeout 120 'server:create_app()'
+
+## make run: install, migrate, load demo data on an empty database, print logins, serve.
+run: bootstrap
+	@echo "Serving Tapak on http://$(HOST):$(PORT)  (API under /api/v1, spec at /api/openapi.json)"
+	$(MAKE) --no-print-directory serve
+
+lint: install
+	$(BIN)/ruff check .
+
+## make test: install, ruff, pytest (PostgreSQL too when TEST_DATABASE_URL is set).
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
