@@ -10,7 +10,8 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 
-from sqlalchemy import DateTime, Engine, MetaData, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, event
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -54,6 +55,10 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+# A JSON document column: JSONB on PostgreSQL, JSON text on SQLite.
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> dt.datetime:
