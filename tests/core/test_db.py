@@ -31,23 +31,18 @@ def test_write_transaction_takes_the_sqlite_write_lock_up_front(app, make_user):
     if db.engine.dialect.name != "sqlite":
         pytest.skip("BEGIN IMMEDIATE is SQLite's")
     first = Session(db.engine)
-    second = Session(db.engine)
     try:
         with write_transaction(first):
             # While the first holds the write lock, a second writer cannot even begin.
-            with second.connection() as conn:
-                conn.exec_driver_sql("PRAGMA busy_timeout = 50")
-            second.close()
             raw = db.engine.raw_connection()
             try:
                 raw.driver_connection.execute("PRAGMA busy_timeout = 50")
                 with pytest.raises(Exception, match="locked"):
                     raw.driver_connection.execute("BEGIN IMMEDIATE")
             finally:
-                raw.close()
+                raw.invalidate()  # never hand the 50 ms timeout back to the pool
     finally:
         first.close()
-        second.close()
 
 
 def test_write_transaction_rolls_back_on_error(db, make_user):
