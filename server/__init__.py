@@ -11,8 +11,11 @@ __version__ = "0.1.0"
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: settings, extensions, blueprints, error handlers, logging and CLI."""
+    from server.jsonutil import TapakJSONProvider
+
     app = Flask(__name__, instance_path=os.environ.get("TAPAK_INSTANCE") or None,
                 instance_relative_config=True)
+    app.json = TapakJSONProvider(app)
     os.makedirs(app.instance_path, exist_ok=True)
     register_config(app, test_config)
     register_logging(app)
