@@ -17,7 +17,7 @@ def mask_number(value: str | None) -> str | None:
 
 
 def mask_name(value: str | None) -> str | None:
-    """``Siti Aminah`` → ``S*** A*****``: the initials, so a supervisor can still recognise a row."""
+    """``Siti Aminah`` → ``S*** A*****``: initials, so a supervisor can still tell rows apart."""
     if not value:
         return value
     return " ".join(word[0] + "*" * (len(word) - 1) for word in value.split())
