@@ -2,5 +2,18 @@
 
 from sync.models.area import Area
 from sync.models.form import FormVersion
+from sync.models.registry import (
+    Anggota,
+    Import,
+    Keluarga,
+    KeluargaVersion,
+    VerifiedChange,
+    VerifiedRecord,
+    VerifiedVersion,
+)
 
-__all__ = ["Area", "FormVersion"]
+__all__ = [
+    "Area", "FormVersion",
+    "Anggota", "Import", "Keluarga", "KeluargaVersion", "VerifiedChange", "VerifiedRecord",
+    "VerifiedVersion",
+]
