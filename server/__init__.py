@@ -42,6 +42,11 @@ def register_config(app: Flask, test_config: dict | None) -> None:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         JSON_SORT_KEYS=False,
+        # Phones pay for every byte: gzip JSON, CSV and pages when the client accepts it.
+        COMPRESS_ALGORITHM=["gzip", "br"],
+        COMPRESS_MIMETYPES=["application/json", "text/csv", "text/html", "image/svg+xml"],
+        COMPRESS_MIN_SIZE=512,
+        COMPRESS_LEVEL=6,
     )
 
 
@@ -52,13 +57,14 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from server.extensions import api, db, limiter, migrate
+    from server.extensions import api, compress, db, limiter, migrate
     from sync.db import configure_engine
 
     db.init_app(app)
     migrations = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
     migrate.init_app(app, db, directory=migrations, render_as_batch=True)
     limiter.init_app(app)
+    compress.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "Opaque token"}

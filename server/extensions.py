@@ -1,5 +1,6 @@
 """Flask extensions, created unbound here and bound to the app in ``create_app``."""
 
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -10,6 +11,7 @@ from sync.db import Base
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+compress = Compress()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 

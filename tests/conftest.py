@@ -8,6 +8,7 @@ the reference areas is emptied, which keeps tests independent and the suite fast
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -143,3 +144,49 @@ def login(client):
         return {"Authorization": f"Bearer {response.get_json()['token']}"}
 
     return do
+
+
+# --- a tiny extract: three families in two kecamatan, imported through the real importer ------
+
+FAMILIES = [
+    {"id_keluarga": "KLG-A1", "no_kk": "3173011203150005", "kode_kelurahan": "31.73.01.1001",
+     "alamat": "Jl. Kamal Raya No. 12", "rt": "003", "rw": "007", "lat": -6.1402,
+     "lon": 106.7361, "desil": 2,
+     "rumah": {"status_bangunan": 1, "luas_lantai_m2": 36, "lantai": 6, "dinding": 1, "atap": 2,
+               "air_minum": 3, "penerangan": 1, "daya_va": 900, "bahan_bakar": 4,
+               "fasilitas_bab": 1},
+     "aset": {"mobil": False, "sepeda_motor": True, "lemari_es": True, "ac": False,
+              "emas_10g": False},
+     "program": {"pkh": True, "bpnt": True, "pbi_jk": True},
+     "anggota": [{"nik": "3173014508850003", "nama": "Siti Aminah", "jenis_kelamin": "P",
+                  "tanggal_lahir": "1985-08-05", "hubungan": 1, "status_kawin": 2,
+                  "pekerjaan": 4}]},
+    {"id_keluarga": "KLG-A2", "no_kk": "3173011203150006", "kode_kelurahan": "31.73.01.1002",
+     "alamat": "Jl. Lain No. 1", "rt": "001", "rw": "002", "lat": -6.15, "lon": 106.73,
+     "desil": 4, "rumah": {}, "aset": {}, "program": {},
+     "anggota": [{"nik": "3173010101800001", "nama": "Budi Santoso", "jenis_kelamin": "L",
+                  "tanggal_lahir": "1980-01-01", "hubungan": 1, "status_kawin": 2,
+                  "pekerjaan": 1}]},
+    {"id_keluarga": "KLG-B1", "no_kk": "3172011203150007", "kode_kelurahan": "31.72.01.1001",
+     "alamat": "Jl. Utara No. 9", "rt": "010", "rw": "004", "lat": -6.11, "lon": 106.78,
+     "desil": 1, "rumah": {}, "aset": {}, "program": {},
+     "anggota": [{"nik": "3172015506900002", "nama": "Dewi Lestari", "jenis_kelamin": "P",
+                  "tanggal_lahir": "1990-06-15", "hubungan": 1, "status_kawin": 1,
+                  "pekerjaan": 2}]},
+]
+
+
+@pytest.fixture
+def extract(tmp_path):
+    path = tmp_path / "extract.jsonl"
+    path.write_text("\n".join(json.dumps(f) for f in FAMILIES) + "\n")
+    return path
+
+
+@pytest.fixture
+def imported(db, extract, tmp_path):
+    from sync.importer import import_extract
+
+    summary = import_extract(db, extract, label="test", rejects=tmp_path / "rejects.jsonl")
+    assert summary.inserted == 3
+    return summary
