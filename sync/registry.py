@@ -31,6 +31,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync import feed
 from sync.db import utcnow
 from sync.models.registry import (
     FAMILY_FIELDS,
@@ -438,6 +439,8 @@ def apply_changes(
     if source != REGISTRY_SOURCE:
         record.local_changes = True
     session.flush()
+    # The assigned phone gets the new prefill at its next pull, committed with this change.
+    feed.household_changed(session, [household_id])
     return version.version
 
 

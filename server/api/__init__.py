@@ -28,8 +28,8 @@ def _require_json_bodies():
 
 
 def register_blueprints(app: Flask) -> None:
-    from server.api import areas, auth, health, users
+    from server.api import areas, assignments, auth, forms, health, households, rounds, sync, users
 
-    for module in (health, auth, users, areas):
+    for module in (health, auth, users, areas, forms, households, rounds, assignments, sync):
         api.register_blueprint(module.blp)
     app.before_request(_require_json_bodies)

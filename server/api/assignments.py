@@ -1,0 +1,104 @@
+"""Assignments: which enumerator visits which family in a round."""
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from server.auth import login_required
+from server.extensions import db
+from server.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from server.services import assignments as service
+from sync.db import write_transaction
+from sync.models.assignment import ASSIGNMENT_STATUSES
+
+blp = Blueprint("assignments", __name__, url_prefix="/api/v1/assignments",
+                description="Assignments")
+
+KELURAHAN = validate.Regexp(r"^\d\d\.\d\d\.\d\d\.\d{4}$")
+
+
+class AssignSchema(Schema):
+    round_id = fields.Integer(required=True)
+    enumerator = fields.String(required=True)
+    household_ids = fields.List(fields.String(), validate=validate.Length(min=1, max=5000),
+                                load_default=None)
+    kelurahan = fields.String(load_default=None, validate=KELURAHAN)
+    rt = fields.String(load_default=None, validate=validate.Regexp(r"^\d{3}$"))
+    rw = fields.String(load_default=None, validate=validate.Regexp(r"^\d{3}$"))
+
+    @validates_schema
+    def one_selector(self, data, **_kwargs):
+        if (data["household_ids"] is None) == (data["kelurahan"] is None):
+            raise ValidationError("Give either household_ids or kelurahan.", "household_ids")
+        if data["household_ids"] is not None and (data["rt"] or data["rw"]):
+            raise ValidationError("rt and rw go with kelurahan.", "rt")
+
+
+class AssignResultSchema(Schema):
+    assigned = fields.Integer()
+    moved = fields.Integer()
+    unchanged = fields.Integer()
+    skipped = fields.List(fields.Dict())
+
+
+class AssignmentQuerySchema(Schema):
+    round_id = fields.Integer(load_default=None)
+    enumerator = fields.String(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(ASSIGNMENT_STATUSES))
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
+    cursor = fields.String(load_default=None)
+
+
+class AssignmentSchema(Schema):
+    id = fields.Integer()
+    round_id = fields.Integer()
+    household_id = fields.String()
+    enumerator = fields.String()
+    status = fields.String()
+    note = fields.String(allow_none=True)
+    kode_kelurahan = fields.String()
+    no_kk = fields.String()
+    assigned_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class AssignmentPageSchema(Schema):
+    items = fields.List(fields.Nested(AssignmentSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+@blp.route("")
+class Assignments(MethodView):
+    @login_required("supervisor", "admin")
+    @blp.arguments(AssignSchema)
+    @blp.response(201, AssignResultSchema)
+    def post(self, body):
+        """Assign families in bulk; a family held by another enumerator in the round moves."""
+        with write_transaction(db.session):
+            result = service.assign(db.session, g.user, body["round_id"], body["enumerator"],
+                                    household_ids=body["household_ids"],
+                                    kelurahan=body["kelurahan"], rt=body["rt"], rw=body["rw"])
+        return result.as_dict()
+
+    @login_required()
+    @blp.arguments(AssignmentQuerySchema, location="query")
+    @blp.response(200, AssignmentPageSchema)
+    def get(self, query):
+        """Assignments, filtered; enumerators see their own, supervisors their areas."""
+        items, last = service.list_assignments(
+            db.session, g.user, round_id=query["round_id"], enumerator=query["enumerator"],
+            status=query["status"], after=decode_cursor("assignments", query["cursor"]),
+            limit=query["limit"])
+        return {"items": items,
+                "next_cursor": encode_cursor("assignments", last) if last else None}
+
+
+@blp.route("/<int:round_id>/<household_id>")
+class AssignmentDetail(MethodView):
+    @login_required("supervisor", "admin")
+    @blp.response(204)
+    def delete(self, round_id, household_id):
+        """Unassign: the family leaves the enumerator's phone at its next pull."""
+        with write_transaction(db.session):
+            service.unassign(db.session, g.user, round_id, household_id)

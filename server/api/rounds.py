@@ -1,0 +1,49 @@
+"""Rounds: named verification campaigns."""
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from server.auth import login_required
+from server.extensions import db
+from server.services import assignments as service
+from sync.db import write_transaction
+from sync.models.assignment import Round
+
+blp = Blueprint("rounds", __name__, url_prefix="/api/v1/rounds", description="Rounds")
+
+
+class RoundCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=3, max=200))
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+
+
+class RoundSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    created_at = fields.DateTime()
+
+
+@blp.route("")
+class Rounds(MethodView):
+    @login_required()
+    @blp.response(200, RoundSchema(many=True))
+    def get(self):
+        """Every round, newest first."""
+        return db.session.scalars(select(Round).order_by(Round.starts_on.desc(),
+                                                         Round.id.desc())).all()
+
+    @login_required("supervisor", "admin")
+    @blp.arguments(RoundCreateSchema)
+    @blp.response(201, RoundSchema)
+    def post(self, body):
+        """Start a round, e.g. "Groundcheck 2026-Q1 Prioritas"."""
+        with write_transaction(db.session):
+            row = service.create_round(db.session, g.user, body["name"], body["starts_on"],
+                                       body["ends_on"])
+        return row

@@ -1,0 +1,54 @@
+"""Rounds (verification campaigns) and the assignment of families to enumerators in them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sync.db import Base, UTCDateTime, utcnow
+
+ASSIGNMENT_STATUSES = ("pending", "visited", "returned", "done")
+OPEN_STATUSES = ("pending", "visited", "returned")
+
+
+class Round(Base):
+    """A named verification campaign with start and end dates."""
+
+    __tablename__ = "rounds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Assignment(Base):
+    """One family given to one enumerator in one round.
+
+    A family has one row per round (a reassignment moves the row to the new enumerator) and at
+    most one open assignment across all rounds at any time: the partial unique index makes
+    "never twice at once" hold even when two supervisors assign concurrently.
+    """
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        UniqueConstraint("round_id", "household_id"),
+        Index("ix_assignments_enumerator_round", "enumerator_id", "round_id"),
+        Index("uq_assignments_open_household", "household_id", unique=True,
+              sqlite_where=text("status != 'done'"),
+              postgresql_where=text("status != 'done'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    household_id: Mapped[str] = mapped_column(ForeignKey("keluarga.id", ondelete="CASCADE"))
+    enumerator_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    note: Mapped[str | None] = mapped_column(Text)
+    assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    assigned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
