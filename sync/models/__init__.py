@@ -1,6 +1,8 @@
 """Tables of the core. Import this package to register every model on ``Base.metadata``."""
 
 from sync.models.area import Area
+from sync.models.assignment import Assignment, Round
+from sync.models.feed import FeedEntry, FeedState
 from sync.models.form import FormVersion
 from sync.models.registry import (
     Anggota,
@@ -13,7 +15,7 @@ from sync.models.registry import (
 )
 
 __all__ = [
-    "Area", "FormVersion",
+    "Area", "Assignment", "Round", "FeedEntry", "FeedState", "FormVersion",
     "Anggota", "Import", "Keluarga", "KeluargaVersion", "VerifiedChange", "VerifiedRecord",
     "VerifiedVersion",
 ]
