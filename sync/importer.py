@@ -192,6 +192,7 @@ def check_csv_dir(directory: Path) -> None:
     for name in (KELUARGA_CSV, ANGGOTA_CSV):
         if not (directory / name).is_file():
             raise ExtractError(f"{directory / name} is missing")
+    for name in (KELUARGA_CSV, ANGGOTA_CSV):
         _check_sorted(directory / name)
 
 
@@ -316,6 +317,47 @@ def _family_values(rec: dict) -> list:
     return values
 
 
+def identity_rows(fid: str, rec: dict, today: dt.date) -> tuple[list[tuple], bool, str | None]:
+    """A family's anggota rows with their NIK issues, whether anything failed, the KK issues."""
+    rows, flagged = [], False
+    niks = [m["nik"] for m in rec[MEMBERS] if m["nik"]]
+    dupes = {n for n in niks if niks.count(n) > 1} if len(set(niks)) < len(niks) else ()
+    for number, m in enumerate(rec[MEMBERS], start=1):
+        issues = check_nik(m["nik"], sex=m["jenis_kelamin"], birth_date=m["tanggal_lahir"],
+                           today=today)
+        if m["nik"] in dupes:
+            issues.append(_DUPLICATE)
+        if issues:
+            flagged = True
+        rows.append((fid, number, *(m[key] for key in MEMBER_KEYS),
+                     _json(issues_as_json(issues))))
+    kk_issues = check_kk(rec["no_kk"], today=today)
+    return rows, flagged or bool(kk_issues), _json(issues_as_json(kk_issues))
+
+
+# The tables a new family is written to, in order, with their columns.
+NEW_FAMILY_TABLES = {
+    "keluarga": KELUARGA_COLUMNS,
+    "anggota": ANGGOTA_COLUMNS,
+    "keluarga_versions": VERSION_COLUMNS,
+    "verified_records": VERIFIED_COLUMNS,
+    "verified_versions": VERIFIED_VERSION_COLUMNS,
+}
+
+
+def add_new_family(tables: dict[str, list[tuple]], rec: dict, snapshot: str, digest: str,
+                   member_rows: list[tuple], kk_json: str | None, imp_id: int, now_db) -> None:
+    """Append the rows of a family seen for the first time (registry v1, verified v1)."""
+    fid = rec[ID]
+    tables["keluarga"].append((*_family_values(rec), kk_json, digest, 1, imp_id, imp_id, imp_id,
+                               now_db, None, None))
+    tables["anggota"].extend(member_rows)
+    tables["keluarga_versions"].append((fid, 1, "created", imp_id, digest, snapshot, None,
+                                        now_db))
+    tables["verified_records"].append((fid, 1, snapshot, 1, False, now_db))
+    tables["verified_versions"].append((fid, 1, REGISTRY_SOURCE, imp_id, 1, now_db))
+
+
 class _Importer:
     def __init__(self, session: Session, summary: ImportSummary, *, rejects: Path,
                  today: dt.date):
@@ -343,23 +385,6 @@ class _Importer:
     def close(self) -> None:
         if self.rejects is not None:
             self.rejects.close()
-
-    def members(self, fid: str, rec: dict) -> tuple[list[tuple], bool]:
-        """The anggota rows of a family and whether any identity check failed."""
-        rows, flagged = [], False
-        niks = [m["nik"] for m in rec[MEMBERS] if m["nik"]]
-        dupes = {n for n in niks if niks.count(n) > 1} if len(set(niks)) < len(niks) else ()
-        today = self.today
-        for number, m in enumerate(rec[MEMBERS], start=1):
-            issues = check_nik(m["nik"], sex=m["jenis_kelamin"], birth_date=m["tanggal_lahir"],
-                               today=today)
-            if m["nik"] in dupes:
-                issues.append(_DUPLICATE)
-            if issues:
-                flagged = True
-            rows.append((fid, number, *(m[key] for key in MEMBER_KEYS),
-                         _json(issues_as_json(issues))))
-        return rows, flagged
 
     def batch(self, items: list[_Line]) -> None:
         s = self.summary
@@ -416,32 +441,22 @@ class _Importer:
         if changed:
             self.update_changed(bulk, changed, now_db)
 
-    def identity(self, fid: str, rec: dict) -> tuple[list[tuple], str | None, bool]:
-        member_rows, flagged = self.members(fid, rec)
-        kk_issues = check_kk(rec["no_kk"], today=self.today)
+    def identity(self, fid: str, rec: dict) -> tuple[list[tuple], str | None]:
+        member_rows, flagged, kk_json = identity_rows(fid, rec, self.today)
         s = self.summary
         s.members += len(member_rows)
-        if flagged or kk_issues:
+        if flagged:
             s.flagged += 1
-        return member_rows, _json(issues_as_json(kk_issues)), flagged
+        return member_rows, kk_json
 
     def insert_new(self, bulk: _Bulk, new: list, now_db) -> None:
-        imp_id = self.imp_id
-        kel, ang, ver, vrec, vver = [], [], [], [], []
+        tables: dict[str, list[tuple]] = {name: [] for name in NEW_FAMILY_TABLES}
         for _item, rec, snapshot, digest in new:
-            fid = rec[ID]
-            member_rows, kk_json, _ = self.identity(fid, rec)
-            ang.extend(member_rows)
-            kel.append((*_family_values(rec), kk_json, digest, 1, imp_id, imp_id, imp_id,
-                        now_db, None, None))
-            ver.append((fid, 1, "created", imp_id, digest, snapshot, None, now_db))
-            vrec.append((fid, 1, snapshot, 1, False, now_db))
-            vver.append((fid, 1, REGISTRY_SOURCE, imp_id, 1, now_db))
-        bulk.insert("keluarga", KELUARGA_COLUMNS, kel)
-        bulk.insert("anggota", ANGGOTA_COLUMNS, ang)
-        bulk.insert("keluarga_versions", VERSION_COLUMNS, ver)
-        bulk.insert("verified_records", VERIFIED_COLUMNS, vrec)
-        bulk.insert("verified_versions", VERIFIED_VERSION_COLUMNS, vver)
+            member_rows, kk_json = self.identity(rec[ID], rec)
+            add_new_family(tables, rec, snapshot, digest, member_rows, kk_json, self.imp_id,
+                           now_db)
+        for name, columns in NEW_FAMILY_TABLES.items():
+            bulk.insert(name, columns, tables[name])
         self.summary.inserted += len(new)
 
     def update_changed(self, bulk: _Bulk, changed: list, now_db) -> None:
@@ -465,7 +480,7 @@ class _Importer:
             fid = rec[ID]
             new_version = version + 1
             diff = diff_records(old_snapshots[fid], rec)
-            member_rows, kk_json, _ = self.identity(fid, rec)
+            member_rows, kk_json = self.identity(fid, rec)
             ang.extend(member_rows)
             kel.append((*_family_values(rec)[1:], kk_json, digest, new_version, imp_id, imp_id,
                         now_db, None, fid))

@@ -1,0 +1,1 @@
+"""Benchmarks: ``.venv/bin/python -m bench.<name>``; output goes to bench/out/ (ignored)."""
