@@ -64,12 +64,43 @@ INF = float("inf")
 # on purpose: they call arbitrary methods and are not portable).
 JS_OPERATORS = frozenset(
     {
-        "==", "===", "!=", "!==", ">", ">=", "<", "<=", "!!", "!", "%", "log",
-        "in", "cat", "substr", "+", "*", "-", "/", "min", "max", "merge", "var",
-        "missing", "missing_some", "if", "?:", "and", "or", "filter", "map",
-        "reduce", "all", "none", "some",
+        "==",
+        "===",
+        "!=",
+        "!==",
+        ">",
+        ">=",
+        "<",
+        "<=",
+        "!!",
+        "!",
+        "%",
+        "log",
+        "in",
+        "cat",
+        "substr",
+        "+",
+        "*",
+        "-",
+        "/",
+        "min",
+        "max",
+        "merge",
+        "var",
+        "missing",
+        "missing_some",
+        "if",
+        "?:",
+        "and",
+        "or",
+        "filter",
+        "map",
+        "reduce",
+        "all",
+        "none",
+        "some",
     }
-)  # fmt: skip
+)
 
 # ---------------------------------------------------------------------------
 # JavaScript value semantics
