@@ -201,3 +201,20 @@ def test_concurrent_uploads_of_one_photo_both_succeed_once_created(storage, jpeg
     assert sorted(r.created for r in results) == [False, True]
     assert [p.parts[0] for p in stored_files(storage)] == ["originals", "thumbs"]
     assert storage.path(sha(jpeg_bytes)).read_bytes() == jpeg_bytes
+
+
+def test_no_file_of_any_kind_is_left_after_any_refusal(storage, jpeg_bytes, png_bytes, bomb_png):
+    bad = [
+        (jpeg_bytes, {"name": "cd" * 32}),
+        (jpeg_bytes, {"max_bytes": 1000}),
+        (b"plain text", {}),
+        (encode(photo_like(5, (32, 32)), "GIF"), {}),
+        (jpeg_bytes[:3000], {}),
+        (png_bytes[:-200], {}),
+        (bomb_png, {}),
+    ]
+    for data, options in bad:
+        with pytest.raises(PhotoError):
+            receive(storage, data, **options)
+    assert stored_files(storage) == []
+    assert list(storage.temp_dir.iterdir()) == []

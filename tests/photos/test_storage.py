@@ -115,3 +115,29 @@ def test_repeat_upload_restores_a_lost_thumbnail(storage, three):
 def test_a_second_storage_on_the_same_root_sees_the_same_photos(storage, three):
     assert sorted(LocalPhotoStorage(storage.root).iter_hashes()) == sorted(three)
     assert len(stored_files(storage)) == 6
+
+
+def _temp_copy(storage, data: bytes):
+    path = storage.temp_dir / f".upload-{len(list(storage.temp_dir.iterdir()))}.part"
+    path.write_bytes(data)
+    return path
+
+
+def test_put_original_never_overwrites_and_tells_who_created(storage):
+    name = "a" * 64
+    assert storage.put_original(name, _temp_copy(storage, b"first")) is True
+    assert storage.put_original(name, _temp_copy(storage, b"first")) is False
+    assert storage.path(name).read_bytes() == b"first"
+    assert list(storage.temp_dir.iterdir()) == []
+
+
+def test_put_original_without_hard_links_falls_back_to_replace(storage, monkeypatch):
+    def no_links(src, dst):
+        raise PermissionError("hard links not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    name = "b" * 64
+    assert storage.put_original(name, _temp_copy(storage, b"bytes")) is True
+    assert storage.put_original(name, _temp_copy(storage, b"bytes")) is False
+    assert storage.path(name).read_bytes() == b"bytes"
+    assert list(storage.temp_dir.iterdir()) == []
