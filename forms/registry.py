@@ -48,15 +48,18 @@ def latest_version(form_id: str) -> int:
     return max(versions)
 
 
-@lru_cache(maxsize=32)
 def get_form(form_id: str, version: int | None = None) -> Form:
     """The compiled shipped form (newest version when ``version`` is None), loaded once."""
-    if version is None:
-        version = latest_version(form_id)
-    form = load_form(form_path(form_id, version))
+    return _load(form_id, latest_version(form_id) if version is None else version)
+
+
+@lru_cache(maxsize=32)
+def _load(form_id: str, version: int) -> Form:
+    path = form_path(form_id, version)
+    form = load_form(path)
     if form.form_id != form_id or form.version != version:
         raise LookupError(
-            f"{form_path(form_id, version)} declares {form.form_id} v{form.version}; "
+            f"{path} declares {form.form_id} v{form.version}; "
             f"its folder and file name say {form_id} v{version}."
         )
     return form

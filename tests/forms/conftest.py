@@ -86,8 +86,9 @@ def family() -> dict:
 @pytest.fixture
 def visit(v1, family) -> dict:
     """A valid example visit of a family of four (copy freely: it is made per test)."""
-    return forms.example_visit(v1, family, uuid="00000000-0000-4000-8000-000000000001",
-                               started_at=VISIT_START)
+    return forms.example_visit(
+        v1, family, uuid="00000000-0000-4000-8000-000000000001", started_at=VISIT_START
+    )
 
 
 def mini_form(fields: list, choices: dict | None = None, **extra) -> dict:

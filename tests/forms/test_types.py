@@ -254,9 +254,7 @@ def test_errors_inside_nested_repeats_and_groups_have_full_paths_and_all_come_at
 def test_repeat_counts_and_shapes():
     assert codes(validate(NESTED, {"ada": True, "orang": []})) == {("answers.orang", "required")}
     many = [{**MAN, "kerja": {"status": 2}}] * 4
-    assert codes(validate(NESTED, {"ada": True, "orang": many})) == {
-        ("answers.orang", "max_count")
-    }
+    assert codes(validate(NESTED, {"ada": True, "orang": many})) == {("answers.orang", "max_count")}
     assert codes(validate(NESTED, {"ada": True, "orang": {"a": 1}})) == {("answers.orang", "type")}
     assert codes(validate(NESTED, {"ada": True, "orang": [5]})) == {("answers.orang[0]", "type")}
     # Not relevant at all: the whole repeat is dropped.
@@ -280,8 +278,18 @@ def test_repeat_constraint_sees_the_list_as_value():
         field(
             "x",
             "repeat",
-            constraint={"<=": [{"reduce": [{"var": "value"}, {"+": [{"var": "accumulator"},
-                                                                  {"var": "current.n"}]}, 0]}, 10]},
+            constraint={
+                "<=": [
+                    {
+                        "reduce": [
+                            {"var": "value"},
+                            {"+": [{"var": "accumulator"}, {"var": "current.n"}]},
+                            0,
+                        ]
+                    },
+                    10,
+                ]
+            },
             fields=[field("n", "integer")],
         )
     ]
@@ -305,13 +313,17 @@ def test_photos_come_from_the_visit_photos_list():
     assert result.errors == []
     assert result.answers == {"foto": SHA, "g": {"foto": "b" * 64}, "r": [{"foto": "c" * 64}]}
 
-    result = validate(spec, {"opsional": "IMG_9.jpg", "r": [{}, {}]}, [
-        {"field": "foto", "sha256": "XYZ"},
-        {"field": "bukan_foto", "sha256": SHA},
-        {"field": "r[0].foto", "sha256": SHA},
-        {"field": "r[0].foto", "sha256": SHA},
-        "junk",
-    ])
+    result = validate(
+        spec,
+        {"opsional": "IMG_9.jpg", "r": [{}, {}]},
+        [
+            {"field": "foto", "sha256": "XYZ"},
+            {"field": "bukan_foto", "sha256": SHA},
+            {"field": "r[0].foto", "sha256": SHA},
+            {"field": "r[0].foto", "sha256": SHA},
+            "junk",
+        ],
+    )
     assert codes(result) == {
         ("photos[0].sha256", "type"),
         ("photos[1].field", "unknown_field"),
