@@ -207,6 +207,17 @@ def _ordered(nodes: tuple[_Node, ...], out: dict) -> dict:
     return result
 
 
+def _get_path(answers: dict, path: str) -> Any:
+    cur: Any = answers
+    for m in _PATH_PART_RE.finditer(path):
+        key, index = m.group(1), m.group(2)
+        if index is not None:
+            cur = cur[int(index)] if type(cur) is list and int(index) < len(cur) else None
+        else:
+            cur = cur.get(key) if type(cur) is dict else None
+    return cur
+
+
 def _set_path(answers: dict, path: str, value: Any) -> bool:
     """Set ``answers.a[2].b``-style paths (without the ``answers.`` prefix)."""
     parts = [(m.group(1), m.group(2)) for m in _PATH_PART_RE.finditer(path)]
@@ -277,7 +288,10 @@ def example_visit(
             path = e["path"][len("answers.") :]
             node = _node_at(form, path)
             if node is not None and node.check is not None:
-                _set_path(answers, path, _default_value(node, form, ctx_extra, record))
+                value = _default_value(node, form, ctx_extra, record)
+                if node.type == "boolean" and _get_path(answers, path) == value:
+                    value = not value  # a cross-question constraint wants the other answer
+                _set_path(answers, path, value)
     return visit
 
 
