@@ -13,9 +13,10 @@ from sync.models.registry import (
     VerifiedRecord,
     VerifiedVersion,
 )
+from sync.models.visit import Photo, SyncBatch, Visit, VisitPhoto
 
 __all__ = [
     "Area", "Assignment", "Round", "FeedEntry", "FeedState", "FormVersion",
     "Anggota", "Import", "Keluarga", "KeluargaVersion", "VerifiedChange", "VerifiedRecord",
-    "VerifiedVersion",
+    "VerifiedVersion", "Photo", "SyncBatch", "Visit", "VisitPhoto",
 ]

@@ -1,0 +1,105 @@
+"""Visits pushed by phones, their photos, and the batches they came in.
+
+A visit is stored once, under the ``uuid`` the phone made when the form was opened, with the
+canonical hash of its content: a resend with the same hash is a harmless duplicate, other
+content under the same uuid is refused. Rejected visits are not stored (the phone may correct
+and resend them); the batch's raw body is kept verbatim as evidence of what arrived.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sync.db import Base, JSONDoc, UTCDateTime, utcnow
+
+# waiting_photos -> queued -> (reconciliation) verified | needs_review; later review states.
+VISIT_STATUSES = ("waiting_photos", "queued", "processing", "verified", "needs_review",
+                  "approved", "rejected", "returned")
+
+
+class SyncBatch(Base):
+    """One push request as it arrived: who, from which device, and the raw body, verbatim."""
+
+    __tablename__ = "sync_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    device_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    visits: Mapped[int] = mapped_column(default=0)
+    stored: Mapped[int] = mapped_column(default=0)
+
+
+class Visit(Base):
+    __tablename__ = "visits"
+    __table_args__ = (
+        Index("ix_visits_status_queued", "status", "queued_at"),
+        Index("ix_visits_household_received", "household_id", "received_at"),
+        Index("ix_visits_enumerator_started", "enumerator_id", "started_at"),
+    )
+
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    household_id: Mapped[str] = mapped_column(ForeignKey("keluarga.id"))
+    form_id: Mapped[str] = mapped_column(String(64))
+    form_version: Mapped[int]
+    enumerator_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    device_id: Mapped[str] = mapped_column(String(128))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("sync_batches.id"))
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"))
+    base_version: Mapped[int | None]
+    branch_id: Mapped[str | None] = mapped_column(String(64))
+    trunk_version: Mapped[int | None]
+    # Device time as the phone reported it (with its offset), and server time.
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    started_at_device: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    answers: Mapped[dict] = mapped_column(JSONDoc)
+    raw: Mapped[str] = mapped_column(Text)  # this visit's JSON as received
+    status: Mapped[str] = mapped_column(String(16))
+    queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class VisitPhoto(Base):
+    """A photo a visit references, by hash (never by file name)."""
+
+    __tablename__ = "visit_photos"
+    __table_args__ = (Index("ix_visit_photos_sha256", "sha256"),)
+
+    visit_uuid: Mapped[str] = mapped_column(ForeignKey("visits.uuid", ondelete="CASCADE"),
+                                            primary_key=True)
+    field: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    filename: Mapped[str | None] = mapped_column(String(255))
+
+
+class Photo(Base):
+    """A stored photo and what was derived from it; the bytes live in the photo storage."""
+
+    __tablename__ = "photos"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mime_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int]
+    height: Mapped[int]
+    phash: Mapped[str | None] = mapped_column(String(16), index=True)
+    taken_at_local: Mapped[str | None] = mapped_column(String(32))  # EXIF, as the camera wrote
+    taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # when it had an offset
+    gps_lat: Mapped[float | None] = mapped_column(Float)
+    gps_lon: Mapped[float | None] = mapped_column(Float)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
