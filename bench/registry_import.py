@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import sqlite3
 import subprocess
@@ -177,14 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     ok = True
     if not args.skip_sqlite:
-        url = _sqlite_url(OUT / "bench_import.db")
-        _fresh_schema(url)
-        first = run_import(url, extract)
-        print(f"sqlite import: {first['summary']['seconds']} s", flush=True)
-        again = run_import(url, extract)
-        print(f"sqlite re-import: {again['summary']['seconds']} s", flush=True)
+        # The floor first, and the disk flushed before each step, so that no step pays for
+        # the write-back of the one before it.
+        os.sync()
         base = floor(extract, OUT / "bench_floor.db")
         print(f"sqlite floor: {base['seconds']} s", flush=True)
+        url = _sqlite_url(OUT / "bench_import.db")
+        _fresh_schema(url)
+        os.sync()
+        first = run_import(url, extract)
+        print(f"sqlite import: {first['summary']['seconds']} s", flush=True)
+        os.sync()
+        again = run_import(url, extract)
+        print(f"sqlite re-import: {again['summary']['seconds']} s", flush=True)
         ratio = first["summary"]["seconds"] / base["seconds"]
         results["sqlite"] = {"import": first, "reimport": again, "floor": base,
                              "ratio": round(ratio, 2)}
@@ -203,8 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         results["floor_rows"] = base["rows"]
     if args.database_url:
         _fresh_schema(args.database_url)
+        os.sync()
         first = run_import(args.database_url, extract)
         print(f"postgresql import: {first['summary']['seconds']} s", flush=True)
+        os.sync()
         again = run_import(args.database_url, extract)
         results["postgresql"] = {"import": first, "reimport": again}
         n = args.households

@@ -519,12 +519,12 @@ def write_extract(families: Iterable[dict], out: str | Path, fmt: str = "jsonl",
     jsonl = kel_w = ang_w = None
     try:
         if fmt in ("jsonl", "both"):
-            jsonl = open(out / "keluarga.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+            jsonl = open(out / "keluarga.jsonl", "w", encoding="utf-8")
             files.append(jsonl)
             paths["jsonl"] = str(out / "keluarga.jsonl")
         if fmt in ("csv", "both"):
-            kf = open(out / "keluarga.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
-            af = open(out / "anggota.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
+            kf = open(out / "keluarga.csv", "w", newline="", encoding="utf-8")
+            af = open(out / "anggota.csv", "w", newline="", encoding="utf-8")
             files += [kf, af]
             kel_w, ang_w = csv.writer(kf), csv.writer(af)
             kel_w.writerow(KELUARGA_HEADER)

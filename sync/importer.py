@@ -51,7 +51,6 @@ from sync.models.registry import (
     Import,
 )
 from sync.registry import (
-    FAMILY_PATHS,
     GROUP_FIELDS,
     MEMBER_KEYS,
     MEMBERS,
@@ -239,6 +238,9 @@ def read_extract(path: str | Path) -> tuple[str, Iterator[_Line]]:
         check_csv_dir(path)
         return "csv", read_csv_dir(path)
     if path.is_file():
+        if path.suffix.lower() == ".csv":
+            raise ExtractError("a CSV extract is the directory holding keluarga.csv and "
+                               "anggota.csv; give the directory")
         return "jsonl", read_jsonl(path)
     raise ExtractError(f"{path} does not exist")
 
@@ -359,6 +361,8 @@ def add_new_family(tables: dict[str, list[tuple]], rec: dict, snapshot: str, dig
 
 
 class _Importer:
+    """One import run: sorts each batch into new, changed and unchanged families."""
+
     def __init__(self, session: Session, summary: ImportSummary, *, rejects: Path,
                  today: dt.date):
         self.session = session
@@ -375,7 +379,7 @@ class _Importer:
     def reject(self, item: _Line, reason: str | None = None, detail: str | None = None) -> None:
         if self.rejects is None:
             self.rejects_path.parent.mkdir(parents=True, exist_ok=True)
-            self.rejects = open(self.rejects_path, "w", encoding="utf-8")  # noqa: SIM115
+            self.rejects = open(self.rejects_path, "w", encoding="utf-8")
             self.summary.reject_path = str(self.rejects_path)
         entry = {"line": item.line, "file": item.file, "id": item.id,
                  "reason": reason or item.reason, "detail": detail or item.detail}
@@ -598,5 +602,3 @@ def import_extract(
                  {k: v for k, v in summary.as_dict().items() if k != "reject_path"})
     return summary
 
-
-__all__ = ["ExtractError", "ImportSummary", "import_extract", "read_extract", "FAMILY_PATHS"]

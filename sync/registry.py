@@ -329,7 +329,7 @@ def apply_path(doc: dict, path: str, value) -> tuple[str, object, object] | None
     if append:
         if field:
             raise ChangeError("unknown_path", "anggota[+] takes a whole member", path)
-        member = normalize_member_change(value, len(members), path)
+        member = _member_change(value, len(members), path)
         if member is None:
             raise ChangeError("invalid_value", "anggota[+] needs a member", path)
         members.append(member)
@@ -348,7 +348,7 @@ def apply_path(doc: dict, path: str, value) -> tuple[str, object, object] | None
         audit = f"{_member_path(members, i)}.{field}"
         members[i][field] = new
         return audit, old, new
-    member = normalize_member_change(value, i if i is not None else len(members), path)
+    member = _member_change(value, i if i is not None else len(members), path)
     if member is not None and nik is not None and member["nik"] is None:
         member["nik"] = nik
     if i is None:
@@ -367,7 +367,7 @@ def apply_path(doc: dict, path: str, value) -> tuple[str, object, object] | None
     return audit, old, member
 
 
-def normalize_member_change(value, index: int, path: str) -> dict | None:
+def _member_change(value, index: int, path: str) -> dict | None:
     if value is None:
         return None
     try:
