@@ -9,6 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 import sync.db  # noqa: F401  (UTCDateTime)
+from sqlalchemy import Text  # noqa: F401  (autogenerate writes JSONB(astext_type=Text()))
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.
