@@ -679,12 +679,14 @@ def _collect_photos(photos: Any, st: _State, form: Form) -> dict:
     return by_field
 
 
-def validate_visit(form: Form, visit: Any) -> ValidationResult:
+def validate_visit(form: Form | dict, visit: Any) -> ValidationResult:
     """Check a pushed visit against the exact form version; report every error at once.
 
     Returns ``(answers, errors)``: the cleaned answers (non-relevant answers dropped,
     blanks dropped, photo fields holding their sha256) and the list of errors.
     """
+    if not isinstance(form, Form):
+        form = load_form(form)
     root: dict = {}
     st = _State({}, root)
     if type(visit) is not dict:
