@@ -47,11 +47,14 @@ def from_environment(instance_path: str) -> dict:
         "PHOTO_DIR": os.environ.get("PHOTO_DIR") or str(instance / "photos"),
         "MAX_PHOTO_BYTES": _int("MAX_PHOTO_BYTES", 20 * 1024 * 1024),
         "MAX_CONTENT_LENGTH": _int("MAX_REQUEST_BYTES", 32 * 1024 * 1024),
+        "MAX_PUSH_VISITS": _int("MAX_PUSH_VISITS", 100),
+        "MAX_PUSH_BYTES": _int("MAX_PUSH_BYTES", 16 * 1024 * 1024),
         "TOKEN_TTL": _int("TOKEN_TTL", 30 * 24 * 3600),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
+        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
     }
 
 
@@ -65,5 +68,6 @@ def for_testing(instance_path: str, database_url: str, photo_dir: str) -> dict:
         PHOTO_DIR=photo_dir,
         LOG_LEVEL="INFO",
         LOGIN_RATE_LIMIT="5 per minute",
+        PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",  # fast; production keeps scrypt
     )
     return settings

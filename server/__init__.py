@@ -19,6 +19,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     register_config(app, test_config)
     register_logging(app)
+    register_models(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -48,6 +49,12 @@ def register_config(app: Flask, test_config: dict | None) -> None:
         COMPRESS_MIN_SIZE=512,
         COMPRESS_LEVEL=6,
     )
+
+
+def register_models(app: Flask) -> None:
+    import server.models
+
+    server.models.PASSWORD_HASH_METHOD = app.config["PASSWORD_HASH_METHOD"]
 
 
 def register_logging(app: Flask) -> None:

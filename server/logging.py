@@ -46,7 +46,7 @@ def configure_logging(app: Flask) -> None:
     """Send the ``tapak`` loggers to stderr as JSON; quiet werkzeug's URL-echoing access log."""
     logger = logging.getLogger("tapak")
     logger.setLevel(app.config["LOG_LEVEL"])
-    if not any(getattr(h, "_tapak", False) for h in logger.handlers):
+    if not app.testing and not any(getattr(h, "_tapak", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         handler._tapak = True

@@ -19,6 +19,10 @@ from sync.db import Base, UTCDateTime, utcnow
 
 ROLES = ("enumerator", "supervisor", "admin")
 
+# Werkzeug's scrypt by default; the test suite sets a cheap method (PASSWORD_HASH_METHOD) so
+# that hundreds of logins do not cost minutes. Checking works whatever method made the hash.
+PASSWORD_HASH_METHOD = "scrypt"
+
 
 class User(Base):
     __tablename__ = "users"
@@ -41,7 +45,7 @@ class User(Base):
 
     def set_password(self, password: str) -> None:
         # Werkzeug's default is scrypt, salted; the plain password is never stored.
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=PASSWORD_HASH_METHOD)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -131,7 +131,7 @@ def _ingest_one(session: Session, visit, *, user_id, device_id, batch, cache, co
     answers, errors = forms.validate_visit(compiled(row), visit)
     if errors:
         return VisitResult(uuid, REJECTED, errors)
-    photos = _photo_refs(visit)
+    photos = _photo_refs(visit, answers)
     have = set(session.scalars(select(Photo.sha256).where(
         Photo.sha256.in_({sha for _field, sha, _name in photos})))) if photos else set()
     missing = sorted({sha for _field, sha, _name in photos} - have)
@@ -179,12 +179,30 @@ def _repeat(uuid: str, stored_hash: str, digest: str) -> VisitResult:
         "A different visit is already stored under this uuid; it was not replaced."))
 
 
-def _photo_refs(visit: dict) -> list[tuple[str, str, str | None]]:
+def _hashes_in(value, out: set) -> set:
+    if isinstance(value, dict):
+        for item in value.values():
+            _hashes_in(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _hashes_in(item, out)
+    elif isinstance(value, str) and len(value) == 64:
+        out.add(value.lower())
+    return out
+
+
+def _photo_refs(visit: dict, answers: dict) -> list[tuple[str, str, str | None]]:
+    """The photos the cleaned answers use; a photo of a question that was not relevant is
+    dropped with its answer, so the visit never waits for it."""
+    used = _hashes_in(answers, set())
     refs = []
     for item in visit.get("photos") or []:
         if isinstance(item, dict) and isinstance(item.get("sha256"), str):
+            sha = item["sha256"].lower()
+            if sha not in used:
+                continue
             name = item.get("filename")
-            refs.append((str(item.get("field")), item["sha256"].lower(),
+            refs.append((str(item.get("field")), sha,
                          name[:255] if isinstance(name, str) else None))
     return list(dict.fromkeys(refs))
 

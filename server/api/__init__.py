@@ -28,8 +28,21 @@ def _require_json_bodies():
 
 
 def register_blueprints(app: Flask) -> None:
-    from server.api import areas, assignments, auth, forms, health, households, rounds, sync, users
+    from server.api import (
+        areas,
+        assignments,
+        auth,
+        forms,
+        health,
+        households,
+        photos,
+        rounds,
+        sync,
+        users,
+        visits,
+    )
 
-    for module in (health, auth, users, areas, forms, households, rounds, assignments, sync):
+    for module in (health, auth, users, areas, forms, households, rounds, assignments, sync,
+                   photos, visits):
         api.register_blueprint(module.blp)
     app.before_request(_require_json_bodies)

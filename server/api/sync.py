@@ -1,6 +1,6 @@
 """The pull side of sync: each enumerator's change feed."""
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -62,3 +62,31 @@ class Pull(MethodView):
         # stored, which keeps a first pull of hundreds of families fast.
         return current_app.response_class(feed.page_json(page, cursor),
                                           mimetype="application/json")
+
+
+class PushResultSchema(Schema):
+    uuid = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "accepted | waiting_photos | duplicate | "
+                                                    "rejected | uuid_reused"})
+    errors = fields.List(fields.Dict())
+    missing_photos = fields.List(fields.String())
+
+
+class PushResponseSchema(Schema):
+    batch_id = fields.String()
+    results = fields.List(fields.Nested(PushResultSchema))
+
+
+@blp.route("/push")
+class Push(MethodView):
+    @login_required("enumerator")
+    @blp.response(200, PushResponseSchema)
+    def post(self):
+        """Store a batch of visits; one result a visit, in order (see the contract).
+
+        The body is read raw (kept verbatim as evidence) and checked for shape here; each
+        visit is then validated on its own, so one bad visit never costs its neighbours.
+        """
+        from server.services.push import push
+
+        return push(db.session, g.user, request)
