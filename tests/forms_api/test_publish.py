@@ -72,3 +72,41 @@ def test_closing_hides_a_form_from_the_list(client, runner, make_user, login, db
     assert runner.invoke(args=["forms", "close", "verifikasi_keluarga"]).exit_code != 0
     assert [r.form_id for r in form_store.published_forms(db, include_closed=True)] == [
         "verifikasi_keluarga"]
+
+
+def test_example_prints_a_valid_visit_for_a_household(runner, db, imported):
+    import forms as engine
+
+    runner.invoke(args=["forms", "publish", str(V1)])
+    result = runner.invoke(args=["forms", "example", "verifikasi_keluarga",
+                                 "--household", "KLG-A1"])
+    assert result.exit_code == 0, result.output
+    visit = json.loads(result.output)
+    assert visit["household_id"] == "KLG-A1" and visit["base_version"] == 1
+    assert visit["form_id"] == "verifikasi_keluarga" and visit["form_version"] == 1
+    row = form_store.latest_open_version(db, "verifikasi_keluarga")
+    assert engine.validate_visit(form_store.compiled_form(row), visit).errors == []
+    synthetic = runner.invoke(args=["forms", "example", "verifikasi_keluarga"])
+    assert synthetic.exit_code == 0 and json.loads(synthetic.output)["photos"]
+    missing = runner.invoke(args=["forms", "example", "nope"])
+    assert missing.exit_code != 0
+
+
+def test_prefill_comes_from_the_verified_record(client, runner, db, make_user, login, imported):
+    from sync.db import write_transaction
+    from sync.registry import apply_changes
+
+    runner.invoke(args=["forms", "publish", str(V1)])
+    make_user("spv", role="supervisor", areas=("31.73.01",))
+    with write_transaction(db):
+        apply_changes(db, "KLG-A1", {"rumah.lantai": 2}, source="test", actor_id=None)
+    response = client.get("/api/v1/households/KLG-A1/prefill?form_id=verifikasi_keluarga",
+                          headers=login("spv"))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["base_version"] == 2 and body["version"] == 1
+    assert body["answers"]["rumah"]["lantai"] == 2
+    assert body["answers"]["anggota"][0]["nik"] == "3173014508850003"
+    unknown = client.get("/api/v1/households/KLG-A1/prefill?form_id=nope",
+                         headers=login("spv"))
+    assert unknown.status_code == 404
