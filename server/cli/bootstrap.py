@@ -1,8 +1,10 @@
 """``flask --app server bootstrap``: what ``make run`` does before serving.
 
-It loads the areas and, on an empty database, creates demo users for the ten priority
-kecamatan. Their random passwords are written once to ``instance/demo-logins.txt`` (mode 600)
-and printed on every run, so there is never a default password in the code.
+It loads the areas, publishes the shipped forms, and, on an empty database, creates demo
+users for the ten priority kecamatan, generates and imports a demo extract of 5,000 families
+(seed 2026) inside their areas, and assigns them to the demo enumerators in a running round.
+The users' random passwords are written once to ``instance/demo-logins.txt`` (mode 600) and
+printed on every run, so there is never a default password in the code.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from sync.db import write_transaction
 from sync.models import Area
 
 ENUMERATORS_PER_KECAMATAN = 2
+DEMO_HOUSEHOLDS = 5000
+DEMO_SEED = 2026
 
 
 def _slug(name: str) -> str:
@@ -50,12 +54,36 @@ def create_demo_users(session) -> list[tuple[str, str, str]]:
     return logins
 
 
+def load_demo_registry(instance: Path, households: int = DEMO_HOUSEHOLDS) -> str:
+    """Generate a demo extract into the instance folder and import it."""
+    from sync.generator import generate
+    from sync.importer import import_extract
+
+    out = instance / "demo-extract"
+    result = generate(out, households, DEMO_SEED, "jsonl")
+    summary = import_extract(db.session, result["paths"]["jsonl"], label="demo extract",
+                             rejects=out / "rejects.jsonl")
+    return (f"demo registry: {summary.inserted} families imported "
+            f"({result['anomalies']} planted anomalies listed in {out / 'anomalies.jsonl'})")
+
+
 @click.command("bootstrap")
-def cli():
-    """Load areas; on an empty database create demo users; print how to log in."""
+@click.option("--households", type=int, default=DEMO_HOUSEHOLDS, show_default=True,
+              help="Demo families to generate on an empty database.")
+def cli(households: int):
+    """Areas and forms; on an empty database demo users, families and assignments."""
+    from server.cli.assignments import assign_demo
+    from server.cli.forms import FORMS_DIR, publish_path
+    from sync.models.registry import Keluarga
+
     with write_transaction(db.session):
         load_areas(db.session)
-    logins_file = Path(current_app.instance_path) / "demo-logins.txt"
+    for line in publish_path(FORMS_DIR):
+        click.echo(line)
+    instance = Path(current_app.instance_path)
+    logins_file = instance / "demo-logins.txt"
+    if db.session.scalar(select(Keluarga.id).limit(1)) is None and households > 0:
+        click.echo(load_demo_registry(instance, households))
     if user_service.count_users(db.session) == 0:
         with write_transaction(db.session):
             logins = create_demo_users(db.session)
@@ -65,6 +93,9 @@ def cli():
             for username, role, password in logins:
                 fh.write(f"{username}\t{role}\t{password}\n")
         click.echo(f"created {len(logins)} demo users")
+        with write_transaction(db.session):
+            round_, assigned = assign_demo(db.session)
+        click.echo(f"round {round_.name!r}: {assigned} families assigned to the demo enumerators")
     if logins_file.exists():
         click.echo(f"\nDemo logins ({logins_file}):")
         for line in logins_file.read_text().splitlines():

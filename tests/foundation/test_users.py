@@ -85,10 +85,27 @@ def test_cli_creates_lists_and_revokes(runner, db, client, login):
     assert refused.exit_code != 0 and "Unknown area" in refused.output
 
 
-def test_bootstrap_creates_demo_users_once(runner, db, app):
-    first = runner.invoke(args=["bootstrap"])
+def test_bootstrap_creates_demo_data_once(runner, db, app):
+    from sqlalchemy import func
+
+    from sync.models import Assignment, FormVersion, Keluarga
+
+    first = runner.invoke(args=["bootstrap", "--households", "300"])
     assert first.exit_code == 0, first.output
     assert "created 31 demo users" in first.output and "spv-cengkareng" in first.output
-    second = runner.invoke(args=["bootstrap"])
-    assert "created" not in second.output and "spv-cengkareng" in second.output
+    assert "300 families imported" in first.output
+    assert "verifikasi_keluarga v1 published" in first.output
+    assigned = db.scalar(select(func.count()).select_from(Assignment))
+    assert assigned == db.scalar(select(func.count()).select_from(Keluarga)) == 300
+    # Every family sits with an enumerator of its own kecamatan.
+    rows = db.execute(select(Keluarga.kode_kelurahan, User.id)
+                      .join(Assignment, Assignment.household_id == Keluarga.id)
+                      .join(User, User.id == Assignment.enumerator_id)).all()
+    users = {u.id: u for u in db.scalars(select(User))}
+    assert all(users[uid].covers(kelurahan) for kelurahan, uid in rows)
+    second = runner.invoke(args=["bootstrap", "--households", "300"])
+    assert second.exit_code == 0, second.output
+    assert "created" not in second.output and "imported" not in second.output
+    assert "already published, unchanged" in second.output
+    assert db.scalar(select(func.count()).select_from(FormVersion)) == 1
     assert db.scalar(select(User).where(User.username == "spv-johar-baru")).areas == ["31.71.08"]
