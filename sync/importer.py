@@ -41,6 +41,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from sync import feed
 from sync.db import UTCDateTime, utcnow, write_transaction
 from sync.identity import Issue, check_kk, check_nik, issues_as_json
 from sync.models import Area
@@ -512,6 +513,8 @@ class _Importer:
         bulk.many("UPDATE verified_records SET registry_version = ? WHERE household_id = ?",
                   rebase)
         bulk.insert("verified_versions", VERIFIED_VERSION_COLUMNS, vver)
+        # Phones holding a family whose verified record followed the registry get it again.
+        feed.household_changed(self.session, [row[-1] for row in follow])
         if audit:
             version_ids = bulk.where_in(
                 "SELECT household_id, id FROM verified_versions WHERE import_id = ? "

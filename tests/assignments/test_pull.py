@@ -171,3 +171,22 @@ def test_feed_keeps_one_entry_per_recipient_and_entity(db, team, round_id, assig
         assign(round_id, "budi", household_ids=["KLG-A1"])
     rows = db.query(FeedEntry).filter(FeedEntry.entity_id.like("%KLG-A1")).all()
     assert len(rows) == 4  # ani: 2 tombstones, budi: 2 upserts
+
+
+def test_a_newer_extract_reaches_the_phone_holding_the_family(client, team, round_id, assign,
+                                                              pull, db, tmp_path):
+    from sync.importer import import_extract
+    from tests.conftest import FAMILIES
+
+    assign(round_id, "ani", household_ids=["KLG-A1"])
+    _, cursor = pull("ani")
+    newer = json.loads(json.dumps(FAMILIES))
+    newer[0]["rumah"]["lantai"] = 2
+    path = tmp_path / "newer.jsonl"
+    path.write_text("\n".join(json.dumps(f) for f in newer) + "\n")
+    summary = import_extract(db, path, label="newer", rejects=tmp_path / "r.jsonl")
+    assert summary.updated == 1
+    changes, _ = pull("ani", cursor)
+    assert kinds(changes) == [("household", "upsert", "KLG-A1")]
+    assert changes[0]["data"]["record"]["rumah"]["lantai"] == 2
+    assert changes[0]["data"]["base_version"] == 2
