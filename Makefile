@@ -27,7 +27,11 @@ migrate: install
 bootstrap: migrate
 	$(FLASK) bootstrap
 
+# The scheduler runs in a process of its own beside the web server, never inside a worker;
+# both stop together.
 serve: install
+	@$(FLASK) scheduler run & SCHED=$$!; \
+	trap 'kill $$SCHED 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --timeout 120 'server:create_app()'
 
 ## make run: install, migrate, load demo data on an empty database, print logins, serve.

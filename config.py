@@ -46,6 +46,7 @@ def from_environment(instance_path: str) -> dict:
         "SECRET_KEY": _secret_key(instance),
         "PHOTO_DIR": os.environ.get("PHOTO_DIR") or str(instance / "photos"),
         "MAX_PHOTO_BYTES": _int("MAX_PHOTO_BYTES", 20 * 1024 * 1024),
+        "PHOTO_GRACE_DAYS": _int("PHOTO_GRACE_DAYS", 7),
         "MAX_CONTENT_LENGTH": _int("MAX_REQUEST_BYTES", 32 * 1024 * 1024),
         "MAX_PUSH_VISITS": _int("MAX_PUSH_VISITS", 100),
         "MAX_PUSH_BYTES": _int("MAX_PUSH_BYTES", 16 * 1024 * 1024),

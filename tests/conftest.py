@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 
 import pytest
@@ -94,12 +95,15 @@ def _empty_tables() -> None:
 
 @pytest.fixture
 def app(_app):
-    """The app inside an application context; every table but areas is emptied afterwards."""
+    """The app in an application context; afterwards every table but areas, and the photo
+    folder, are emptied."""
     with _app.app_context():
         yield _app
         _db.session.remove()
         _empty_tables()
         limiter.reset()
+        for folder in ("originals", "thumbs"):
+            shutil.rmtree(os.path.join(_app.config["PHOTO_DIR"], folder), ignore_errors=True)
 
 
 @pytest.fixture

@@ -103,3 +103,22 @@ def open_photo(session: Session, user: User, name: str, size: str):
         raise ServiceError(404, "No such photo that you may see.")
     return storage().path(sha, "thumb" if size == "thumb" else "full"), \
         session.get(Photo, sha).mime_type
+
+
+def cleanup(session: Session, grace_seconds: float, temp_older_than: float = 86400) -> dict:
+    """Remove photos no visit references once the grace period has passed, and stale temps.
+
+    The grace period covers the usual order of things on a phone: photos are uploaded before
+    the visit that references them is pushed.
+    """
+    referenced = set(session.scalars(select(VisitPhoto.sha256).distinct()))
+    removed = store.remove_unreferenced(storage(), referenced, grace_seconds)
+    if removed:
+        with write_transaction(session):
+            for sha in removed:
+                if sha not in referenced:
+                    photo = session.get(Photo, sha)
+                    if photo is not None:
+                        session.delete(photo)
+    temps = store.remove_stale_temp_files(storage(), temp_older_than)
+    return {"removed": len(removed), "temp_files": temps}

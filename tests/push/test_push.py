@@ -189,3 +189,27 @@ def test_the_queue_hands_each_visit_to_one_worker(field, db):
     second = claim(db, "worker-2", limit=5)
     assert len(first) == 2 and len(second) == 1 and not set(first) & set(second)
     assert claim(db, "worker-3") == []
+
+
+def test_unreferenced_photos_are_removed_after_the_grace_period(field, runner, db, app):
+    from server.jobs import build_scheduler, photos_cleanup
+    from server.services.photos import storage
+    from sync.models.visit import Photo
+
+    visit, images = field.visit()
+    for data in images.values():
+        field.upload(data)
+    results(field.push([visit]))
+    orphan = jpeg(500)
+    field.upload(orphan)
+    kept = runner.invoke(args=["photos", "cleanup"])
+    assert "removed 0 photo(s)" in kept.output  # within the grace period
+    result = photos_cleanup(app)  # the scheduler's job, with a grace of 7 days
+    assert result["removed"] == 0
+    removed = runner.invoke(args=["photos", "cleanup", "--grace-days", "-1"])
+    assert "removed 1 photo(s)" in removed.output
+    db.expire_all()
+    assert db.get(Photo, sha(orphan)) is None and not storage().exists(sha(orphan))
+    for data in images.values():
+        assert storage().exists(sha(data)) and db.get(Photo, sha(data)) is not None
+    assert [j.id for j in build_scheduler(app).get_jobs()] == ["photos_cleanup"]
