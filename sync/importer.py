@@ -33,8 +33,9 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
+from operator import itemgetter
 from pathlib import Path
 
 from sqlalchemy import bindparam, select, text
@@ -312,11 +313,23 @@ def _json(value) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _family_values(rec: dict) -> list:
-    values = [rec[key] for key, _ in TOP_FIELDS]
-    for group, fields in GROUP_FIELDS.items():
-        sub = rec[group]
-        values.extend(sub[key] for key, _ in fields)
+def _getter(keys) -> Callable[[dict], tuple]:
+    """``itemgetter`` that always returns a tuple, even for one key."""
+    keys = list(keys)
+    return itemgetter(*keys) if len(keys) > 1 else (lambda d, k=keys[0]: (d[k],))
+
+
+_TOP_VALUES = _getter(key for key, _ in TOP_FIELDS)
+_GROUP_VALUES = [(group, _getter(key for key, _ in fields))
+                 for group, fields in GROUP_FIELDS.items()]
+_MEMBER_VALUES = _getter(MEMBER_KEYS)
+
+
+def _family_values(rec: dict) -> tuple:
+    """The family's field values in ``FAMILY_COLUMNS`` order."""
+    values = _TOP_VALUES(rec)
+    for group, getter in _GROUP_VALUES:
+        values += getter(rec[group])
     return values
 
 
@@ -332,8 +345,7 @@ def identity_rows(fid: str, rec: dict, today: dt.date) -> tuple[list[tuple], boo
             issues.append(_DUPLICATE)
         if issues:
             flagged = True
-        rows.append((fid, number, *(m[key] for key in MEMBER_KEYS),
-                     _json(issues_as_json(issues))))
+        rows.append((fid, number, *_MEMBER_VALUES(m), _json(issues_as_json(issues))))
     kk_issues = check_kk(rec["no_kk"], today=today)
     return rows, flagged or bool(kk_issues), _json(issues_as_json(kk_issues))
 
