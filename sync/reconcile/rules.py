@@ -1,0 +1,660 @@
+"""The reconciliation rules: one small named function each, pure, returning conflict drafts.
+
+A rule is ``rule(ctx: Context, config: Config) -> list[dict]``; ``RULES`` maps its name (the
+conflict kind it raises) to it and ``run_rules`` runs the enabled ones in that order. A draft is
+``{"kind", "severity", "field", "registry_value", "visit_value", "base_value", "message",
+"detail"}``: the conflict of the wire contract without its bookkeeping, plus ``detail`` (machine
+readable extras: identity codes, distances, other household ids). Messages never hold NIKs,
+KK numbers or names. Lookups that need the database (NIKs and KK numbers of other families,
+photos of other visits) are injected as callables or mappings, so everything here is pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import math
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shapely import prepared
+from shapely.geometry import Point, shape
+from shapely.ops import nearest_points
+
+from sync.areas import KELURAHAN_GEOJSON
+from sync.identity import check_kk, check_nik
+from sync.models.registry import PEKERJAAN_PNS
+from sync.photos import phash_distance
+from sync.reconcile.compare import (
+    MEMBERS,
+    generic_path,
+    match_members,
+    member_selector,
+    to_record_value,
+)
+from sync.reconcile.config import DEFAULT, Config
+
+Lookup = Callable[[str], Iterable[str]] | Mapping[str, Iterable[str]]
+
+# Housing "badness" per Regsosek code: higher is worse; codes absent ("lainnya") are not
+# ranked and never compared. Observed worse than recorded = a higher rank.
+HOUSING_RANK: dict[str, dict[int, int]] = {
+    # marmer/granit, keramik, parket/vinil = 0; ubin/tegel 1; kayu/papan, semen/bata 2;
+    # bambu 3; tanah 4.
+    "rumah.lantai": {1: 0, 2: 0, 3: 0, 4: 1, 5: 2, 6: 2, 7: 3, 8: 4},
+    # tembok 0; plesteran anyaman bambu/kawat, kayu/papan/gypsum 1; batang kayu 2;
+    # anyaman bambu, bambu 3.
+    "rumah.dinding": {1: 0, 2: 1, 3: 1, 5: 2, 4: 3, 6: 3},
+    # beton, genteng 0; seng, asbes 1; kayu/sirap 2; bambu, jerami/ijuk/daun 3.
+    "rumah.atap": {1: 0, 2: 0, 3: 1, 4: 1, 6: 2, 5: 3, 7: 3},
+    # bottled, refill, piped 0; bore well, protected well or spring 1; unprotected well or
+    # spring, rain water 2; surface water 3.
+    "rumah.air_minum": {1: 0, 2: 0, 3: 0, 4: 1, 5: 1, 7: 1, 6: 2, 8: 2, 10: 2, 9: 3},
+    # PLN with meter 0, PLN without meter 1, non-PLN 2, not electric 3.
+    "rumah.penerangan": {1: 0, 2: 1, 3: 2, 4: 3},
+    # own 0; shared with certain households 1; communal or public MCK 2; unused or none 3.
+    "rumah.fasilitas_bab": {1: 0, 2: 1, 3: 2, 4: 2, 5: 3, 6: 3},
+}
+
+_NIK_MISMATCH = {"nik_sex_mismatch", "nik_birth_date_mismatch"}
+
+
+@dataclass
+class Context:
+    """Everything the rules read, loaded by the caller.
+
+    ``visit``: the pushed visit (``uuid``, ``household_id``, ``answers`` (cleaned),
+    ``location`` ``{lat, lon, accuracy_m}``, ``started_at``, ``ended_at`` (ISO strings or
+    datetimes), ``photos`` ``[{field, sha256, phash?}]``). ``record``: the current verified
+    record. ``registry``: the registry record's typed facts (``desil``, ``lat``, ``lon``,
+    ``kode_kelurahan``, ``program``...); defaults to ``record``.
+    """
+
+    visit: Mapping
+    record: Mapping
+    registry: Mapping | None = None
+    # NIK -> ids of families holding it; KK number -> ids of families holding it.
+    nik_households: Lookup | None = None
+    kk_households: Lookup | None = None
+    # (sha256, phash or None) -> photos seen elsewhere: [{"sha256", "phash", "household_id",
+    # "visit_uuid"}]; the rule keeps those of other families.
+    photo_lookup: Callable[[str, str | None], Iterable[Mapping]] | None = None
+    # sha256 -> phash of this visit's photos, when not in visit["photos"].
+    photo_phashes: Mapping[str, str] = field(default_factory=dict)
+    # The same enumerator's previous visit: {"uuid", "started_at", "ended_at", "location"}.
+    previous_visit: Mapping | None = None
+    # Other visits of this family in this round: [{"uuid", "enumerator"?, ...}].
+    round_visits: Sequence[Mapping] = ()
+    # Fields a newer registry import changed ({path: new value} or paths), and the fields the
+    # visit (or an approved local change) proposes to change ({path: value} or paths).
+    upstream_changed: Mapping[str, Any] | Collection[str] = ()
+    proposed_changes: Mapping[str, Any] | Collection[str] = ()
+    today: dt.date | None = None
+
+    @property
+    def facts(self) -> Mapping:
+        return self.registry if self.registry is not None else self.record
+
+    @property
+    def answers(self) -> Mapping:
+        a = self.visit.get("answers")
+        return a if isinstance(a, Mapping) else {}
+
+    @property
+    def household_id(self) -> str | None:
+        return self.visit.get("household_id") or self.record.get("id_keluarga")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def draft(kind: str, config: Config, message: str, *, field: str | None = None,
+          registry_value=None, visit_value=None, base_value=None, severity: str | None = None,
+          **detail) -> dict:
+    return {"kind": kind, "severity": severity or config.severity.get(kind, "soft"),
+            "field": field, "registry_value": registry_value, "visit_value": visit_value,
+            "base_value": base_value, "message": message, "detail": detail}
+
+
+def _lookup(source: Lookup | None, key: str) -> set[str]:
+    if source is None or not key:
+        return set()
+    found = source.get(key, ()) if isinstance(source, Mapping) else source(key)
+    return set(found or ())
+
+
+def _timestamp(v) -> dt.datetime | None:
+    if isinstance(v, dt.datetime):
+        return v if v.tzinfo else v.replace(tzinfo=dt.UTC)
+    if isinstance(v, str) and v:
+        try:
+            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _point(loc) -> tuple[float, float, float | None] | None:
+    if not isinstance(loc, Mapping):
+        return None
+    lat, lon = loc.get("lat"), loc.get("lon")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    acc = loc.get("accuracy_m")
+    return float(lat), float(lon), (float(acc) if isinstance(acc, int | float) else None)
+
+
+def visit_point(visit: Mapping) -> tuple[float, float, float | None] | None:
+    """(lat, lon, accuracy_m) of the visit: its ``location``, else the ``lokasi`` answer."""
+    p = _point(visit.get("location"))
+    if p is None and isinstance(visit.get("answers"), Mapping):
+        p = _point(visit["answers"].get("lokasi"))
+    return p
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (mean Earth radius 6,371,008.8 m)."""
+    r = 6371008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _result(ctx: Context):
+    v = ctx.answers.get("hasil_kunjungan")
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _interviewed(ctx: Context, config: Config) -> bool:
+    return _result(ctx) in config.found_codes and ctx.answers.get("persetujuan") is True
+
+
+def _visit_entries(ctx: Context) -> list[Mapping]:
+    entries = ctx.answers.get(MEMBERS)
+    return [e for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else []
+
+
+def effective_members(ctx: Context, config: Config) -> list[dict]:
+    """The family's members as the visit leaves them: record members overlaid with the
+    matched visit entry's answers, visit-only entries, and record members the visit does not
+    list; each with ``_status`` (item 404, None when unknown) and ``_selector`` (a path)."""
+    record = [m for m in (ctx.record.get(MEMBERS) or []) if isinstance(m, Mapping)]
+    entries = _visit_entries(ctx)
+    out = []
+    for ri, vi in match_members(record, entries, config):
+        m = dict(record[ri]) if ri is not None else {}
+        status = None
+        if vi is not None:
+            entry = entries[vi]
+            for k, val in entry.items():
+                if val is not None and val != "":
+                    m[k] = to_record_value(f"{MEMBERS}[].{k}", val)
+            status = entry.get("status_keberadaan")
+        m["_status"] = status
+        if ri is not None:
+            m["_selector"] = member_selector(record, ri)
+        else:
+            nik = m.get("nik")
+            m["_selector"] = f"{MEMBERS}[NIK={nik}]" if nik else f"{MEMBERS}[+]"
+        out.append(m)
+    return out
+
+
+def _family_value(ctx: Context, path: str):
+    """The visit's answer at ``path`` when it gave one, else the current record's."""
+    cur: Any = ctx.answers
+    for part in path.split("."):
+        cur = cur.get(part) if isinstance(cur, Mapping) else None
+    if cur is not None and cur != "":
+        return to_record_value(path, cur)
+    cur = ctx.record
+    for part in path.split("."):
+        cur = cur.get(part) if isinstance(cur, Mapping) else None
+    return cur
+
+
+def active_aid(ctx: Context, config: Config) -> list[str]:
+    """Aid programs active for the family: true in the visit's answers or, unanswered, in the
+    current record."""
+    return [p for p in config.aid_programs if _family_value(ctx, f"program.{p}") is True]
+
+
+def _registry_aid(ctx: Context, config: Config) -> list[str]:
+    """Aid programs the record says the family gets (whatever the visit says)."""
+    prog = ctx.record.get("program") or {}
+    visit_prog = ctx.answers.get("program") if isinstance(ctx.answers.get("program"),
+                                                          Mapping) else {}
+    return [p for p in config.aid_programs if prog.get(p) is True or visit_prog.get(p) is True]
+
+
+def _today(ctx: Context) -> dt.date:
+    if ctx.today is not None:
+        return ctx.today
+    t = _timestamp(ctx.visit.get("started_at"))
+    return t.date() if t else dt.date.today()
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+def invalid_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """A member's NIK or the KK number fails ``sync.identity``; sex or birth date disagree
+    with the NIK (soft, ``severity["invalid_identity_mismatch"]``). Checked on the family as
+    the visit leaves it (visit answers over the record)."""
+    today = _today(ctx)
+    out = []
+    for m in effective_members(ctx, config):
+        birth = m.get("tanggal_lahir")
+        try:
+            issues = check_nik(m.get("nik"), sex=m.get("jenis_kelamin"),
+                               birth_date=birth if isinstance(birth, str) and birth else None,
+                               today=today)
+        except ValueError:  # a birth date that is no date
+            issues = check_nik(m.get("nik"), sex=m.get("jenis_kelamin"), today=today)
+        if not issues:
+            continue
+        codes = [i.code for i in issues]
+        mismatch_only = set(codes) <= _NIK_MISMATCH
+        sev = config.severity.get("invalid_identity_mismatch" if mismatch_only
+                                  else "invalid_identity", "hard")
+        out.append(draft("invalid_identity", config,
+                         "; ".join(i.message for i in issues), severity=sev,
+                         field=f"{m['_selector']}.nik", visit_value=m.get("nik"), codes=codes))
+    kk = _family_value(ctx, "no_kk")
+    issues = check_kk(kk, today=today)
+    if issues:
+        out.append(draft("invalid_identity", config, "; ".join(i.message for i in issues),
+                         field="no_kk", visit_value=kk, codes=[i.code for i in issues]))
+    return out
+
+
+def duplicate_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """A NIK held by another family (or twice in this one), a KK number on other families."""
+    hid = ctx.household_id
+    out = []
+    seen: dict[str, int] = {}
+    members = effective_members(ctx, config)
+    for m in members:
+        if m.get("nik"):
+            seen[m["nik"]] = seen.get(m["nik"], 0) + 1
+    reported = set()
+    for m in members:
+        nik = m.get("nik")
+        if not nik or nik in reported:
+            continue
+        reported.add(nik)
+        others = sorted(_lookup(ctx.nik_households, nik) - {hid})
+        if others:
+            out.append(draft("duplicate_identity", config,
+                             f"the NIK is also registered in {len(others)} other families",
+                             field=f"{m['_selector']}.nik", visit_value=nik,
+                             registry_value=others, other_household_ids=others,
+                             code="nik_other_family"))
+        if seen[nik] > 1:
+            out.append(draft("duplicate_identity", config,
+                             f"the same NIK is on {seen[nik]} members of this family",
+                             field=f"{m['_selector']}.nik", visit_value=nik,
+                             code="nik_duplicate_in_family"))
+    kk = _family_value(ctx, "no_kk")
+    if kk:
+        others = sorted(_lookup(ctx.kk_households, str(kk)) - {hid})
+        if others:
+            out.append(draft("duplicate_identity", config,
+                             f"the KK number is also on {len(others)} other families",
+                             field="no_kk", visit_value=kk, registry_value=others,
+                             other_household_ids=others, code="kk_other_family"))
+    return out
+
+
+def _members_with_status(ctx: Context, codes: Collection[int], config: Config):
+    return [m for m in effective_members(ctx, config) if m.get("_status") in codes]
+
+
+def deceased_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """A member recorded as died (item 404 code 2) while the family's aid flags are active
+    (in the record or the visit)."""
+    aid = _registry_aid(ctx, config)
+    if not aid:
+        return []
+    return [draft("deceased_receiving_aid", config,
+                  f"a member died while the family receives {', '.join(aid)}",
+                  field=m["_selector"], visit_value=m["_status"], registry_value=aid,
+                  programs=aid)
+            for m in _members_with_status(ctx, config.member_died_codes, config)]
+
+
+def moved_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """A member moved away (item 404 codes 3, 4), or the whole family (hasil_kunjungan 4, 5),
+    while the family's aid flags are active."""
+    aid = _registry_aid(ctx, config)
+    if not aid:
+        return []
+    out = [draft("moved_receiving_aid", config,
+                 f"a member moved away while the family receives {', '.join(aid)}",
+                 field=m["_selector"], visit_value=m["_status"], registry_value=aid,
+                 programs=aid)
+           for m in _members_with_status(ctx, config.member_moved_codes, config)]
+    if _result(ctx) in config.family_moved_codes:
+        out.append(draft("moved_receiving_aid", config,
+                         f"the family moved away while it receives {', '.join(aid)}",
+                         field=None, visit_value=_result(ctx), registry_value=aid,
+                         programs=aid))
+    return out
+
+
+def _present(m: Mapping, config: Config) -> bool:
+    return m.get("_status") not in config.member_gone_codes
+
+
+def inclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """Aid the family should not get: PKH above ``pkh_max_desil``, BPNT/Sembako above
+    ``bpnt_max_desil``, PBI-JK above ``pbi_max_desil``; or any aid with one of Jakarta's
+    exclusions: a car, a present member working as PNS/TNI/Polri/BUMN (item 418 code 5),
+    branded bottled water (``rumah.air_minum`` 1 or ``eksklusi.air_kemasan_bermerek``), NJOP
+    above Rp 1 billion. One draft per reason."""
+    aid = active_aid(ctx, config)
+    if not aid:
+        return []
+    out = []
+    desil = ctx.facts.get("desil")
+    if isinstance(desil, int):
+        for program, limit in (("pkh", config.pkh_max_desil), ("bpnt", config.bpnt_max_desil),
+                               ("pbi_jk", config.pbi_max_desil)):
+            if program in aid and desil > limit:
+                out.append(draft("inclusion_error", config,
+                                 f"{program} goes to a desil {desil} family (limit {limit})",
+                                 field=f"program.{program}", registry_value=desil,
+                                 visit_value=True, reason="desil", program=program))
+    msg = f"the family receives {', '.join(aid)} but "
+    if _family_value(ctx, "aset.mobil") is True:
+        out.append(draft("inclusion_error", config, msg + "owns a car", field="aset.mobil",
+                         visit_value=True, registry_value=ctx.record.get("aset", {}).get("mobil"),
+                         reason="car", programs=aid))
+    for m in effective_members(ctx, config):
+        if _present(m, config) and m.get("pekerjaan") == PEKERJAAN_PNS:
+            out.append(draft("inclusion_error", config,
+                             msg + "a member works as PNS/TNI/Polri/BUMN/BUMD",
+                             field=f"{m['_selector']}.pekerjaan", visit_value=PEKERJAAN_PNS,
+                             reason="pns", programs=aid))
+    bottled = _family_value(ctx, "rumah.air_minum") == 1
+    eks = ctx.answers.get("eksklusi")
+    if bottled or (isinstance(eks, Mapping) and eks.get("air_kemasan_bermerek") is True):
+        out.append(draft("inclusion_error", config, msg + "drinks branded bottled water",
+                         field="rumah.air_minum", visit_value=1 if bottled else None,
+                         reason="bottled_water", programs=aid))
+    if _family_value(ctx, "rumah.njop_di_atas_1m") is True:
+        out.append(draft("inclusion_error", config, msg + "has an NJOP above Rp 1 billion",
+                         field="rumah.njop_di_atas_1m", visit_value=True, reason="njop",
+                         programs=aid))
+    return out
+
+
+def exclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """A family at or below ``exclusion_max_desil`` with no aid at all; or housing observed
+    worse than recorded (``HOUSING_RANK``, by at least ``housing_worse_min_steps``)."""
+    out = []
+    desil = ctx.facts.get("desil")
+    if isinstance(desil, int) and desil <= config.exclusion_max_desil \
+            and not active_aid(ctx, config) and _result(ctx) not in config.not_found_codes:
+        out.append(draft("exclusion_error", config,
+                         f"a desil {desil} family receives no aid", field="program",
+                         registry_value=desil, reason="no_aid"))
+    rumah = ctx.answers.get("rumah")
+    recorded = ctx.record.get("rumah") or {}
+    if isinstance(rumah, Mapping):
+        for path, ranks in HOUSING_RANK.items():
+            key = path.split(".", 1)[1]
+            seen, had = to_record_value(path, rumah.get(key)), recorded.get(key)
+            if seen in ranks and had in ranks \
+                    and ranks[seen] - ranks[had] >= config.housing_worse_min_steps:
+                out.append(draft("exclusion_error", config,
+                                 f"{path} observed worse than recorded", field=path,
+                                 registry_value=had, visit_value=seen, reason="housing_worse"))
+    return out
+
+
+@functools.cache
+def area_index(path: str | Path = KELURAHAN_GEOJSON) -> dict[str, Any]:
+    """Kelurahan code -> (geometry, prepared geometry), loaded once per path."""
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    out = {}
+    for feat in data["features"]:
+        geom = shape(feat["geometry"])
+        out[feat["properties"]["kode_kemendagri"]] = (geom, prepared.prep(geom))
+    return out
+
+
+def distance_outside_m(code: str, lat: float, lon: float,
+                       path: str | Path = KELURAHAN_GEOJSON) -> float | None:
+    """Metres from the point to the kelurahan polygon (0 inside); None for an unknown code."""
+    entry = area_index(path).get(code)
+    if entry is None:
+        return None
+    geom, prep = entry
+    pt = Point(lon, lat)
+    if prep.covers(pt):
+        return 0.0
+    near = nearest_points(geom, pt)[0]
+    return haversine_m(lat, lon, near.y, near.x)
+
+
+def location_outside_area(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """The GPS point lies outside the registered kelurahan by more than its accuracy plus
+    ``area_margin_m``. Unknown kelurahan codes and visits without a point are skipped."""
+    p, code = visit_point(ctx.visit), ctx.facts.get("kode_kelurahan")
+    if p is None or not code:
+        return []
+    lat, lon, acc = p
+    dist = distance_outside_m(code, lat, lon)
+    slack = (acc if acc is not None else config.default_accuracy_m) + config.area_margin_m
+    if dist is None or dist <= slack:
+        return []
+    return [draft("location_outside_area", config,
+                  f"the visit's GPS point is {dist:.0f} m outside the registered kelurahan",
+                  field="kode_kelurahan", registry_value=code,
+                  visit_value={"lat": lat, "lon": lon, "accuracy_m": acc},
+                  distance_m=round(dist, 1))]
+
+
+def location_far(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """The GPS point is farther than ``far_distance_m`` plus its accuracy from the registered
+    point (haversine)."""
+    p = visit_point(ctx.visit)
+    lat0, lon0 = ctx.facts.get("lat"), ctx.facts.get("lon")
+    if p is None or not isinstance(lat0, int | float) or not isinstance(lon0, int | float):
+        return []
+    lat, lon, acc = p
+    dist = haversine_m(lat0, lon0, lat, lon)
+    if dist <= config.far_distance_m + (acc if acc is not None else config.default_accuracy_m):
+        return []
+    return [draft("location_far", config,
+                  f"the visit's GPS point is {dist:.0f} m from the registered point",
+                  field="lat", registry_value={"lat": lat0, "lon": lon0},
+                  visit_value={"lat": lat, "lon": lon, "accuracy_m": acc},
+                  distance_m=round(dist, 1))]
+
+
+def photo_reused(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """A photo of this visit was taken at another family: the same SHA-256 (hard), or a
+    perceptual hash within ``phash_max_distance`` (``severity["photo_reused_similar"]``)."""
+    if ctx.photo_lookup is None:
+        return []
+    hid, uuid = ctx.household_id, ctx.visit.get("uuid")
+    out = []
+    for photo in ctx.visit.get("photos") or ():
+        sha = photo.get("sha256") if isinstance(photo, Mapping) else None
+        if not sha:
+            continue
+        ph = photo.get("phash") or ctx.photo_phashes.get(sha)
+        exact, similar = set(), {}
+        for other in ctx.photo_lookup(sha, ph) or ():
+            if other.get("household_id") == hid or (uuid and other.get("visit_uuid") == uuid):
+                continue
+            if other.get("sha256") == sha:
+                exact.add(other.get("household_id"))
+            elif ph and other.get("phash"):
+                try:
+                    d = phash_distance(ph, other["phash"])
+                except ValueError:
+                    continue
+                if d <= config.phash_max_distance:
+                    oh = other.get("household_id")
+                    similar[oh] = min(d, similar.get(oh, d))
+        similar = {h: d for h, d in similar.items() if h not in exact}
+        if exact:
+            ids = sorted(exact, key=str)
+            out.append(draft("photo_reused", config,
+                             f"the same photo was taken at {len(ids)} other families",
+                             field=photo.get("field"), visit_value=sha, registry_value=ids,
+                             other_household_ids=ids, match="sha256"))
+        if similar:
+            ids = sorted(similar, key=str)
+            out.append(draft("photo_reused", config,
+                             f"a near-identical photo was taken at {len(ids)} other families",
+                             severity=config.severity.get("photo_reused_similar", "soft"),
+                             field=photo.get("field"), visit_value=sha, registry_value=ids,
+                             other_household_ids=ids, match="phash",
+                             distance=min(similar.values())))
+    return out
+
+
+def visit_too_short(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """An interview shorter than ``min_interview_seconds`` (other visits:
+    ``min_visit_seconds``), or one that ends before it starts."""
+    start, end = _timestamp(ctx.visit.get("started_at")), _timestamp(ctx.visit.get("ended_at"))
+    if start is None or end is None:
+        return []
+    seconds = (end - start).total_seconds()
+    limit = config.min_interview_seconds if _interviewed(ctx, config) else config.min_visit_seconds
+    if seconds >= limit:
+        return []
+    return [draft("visit_too_short", config,
+                  f"the visit took {seconds:.0f} s, less than {limit:.0f} s",
+                  visit_value=seconds, seconds=seconds, limit=limit)]
+
+
+def impossible_travel(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """The enumerator's previous visit ended too far away too shortly before this one began:
+    the distance (less both accuracies) over the gap exceeds ``max_speed_kmh``. Distances under
+    ``travel_min_distance_m`` are not checked."""
+    prev = ctx.previous_visit
+    if not prev:
+        return []
+    here, there = visit_point(ctx.visit), visit_point(prev)
+    start = _timestamp(ctx.visit.get("started_at"))
+    prev_end = _timestamp(prev.get("ended_at") or prev.get("started_at"))
+    if here is None or there is None or start is None or prev_end is None:
+        return []
+    dist = haversine_m(here[0], here[1], there[0], there[1])
+    slack = sum(a if a is not None else config.default_accuracy_m for a in (here[2], there[2]))
+    dist_eff = max(0.0, dist - slack)
+    if dist_eff < config.travel_min_distance_m:
+        return []
+    hours = (start - prev_end).total_seconds() / 3600
+    speed = math.inf if hours <= 0 else dist_eff / 1000 / hours
+    if speed <= config.max_speed_kmh:
+        return []
+    return [draft("impossible_travel", config,
+                  f"{dist / 1000:.1f} km from the previous visit in "
+                  f"{max(hours, 0) * 60:.0f} min", visit_value=prev.get("uuid"),
+                  previous_visit_uuid=prev.get("uuid"), distance_m=round(dist, 1),
+                  speed_kmh=None if math.isinf(speed) else round(speed, 1))]
+
+
+def duplicate_visit(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """Another visit of this family in the same round."""
+    uuid = ctx.visit.get("uuid")
+    others = sorted({str(v.get("uuid")) for v in ctx.round_visits
+                     if v.get("uuid") and v.get("uuid") != uuid})
+    if not others:
+        return []
+    return [draft("duplicate_visit", config,
+                  f"{len(others)} other visits of this family in this round",
+                  visit_value=uuid, registry_value=others, other_visit_uuids=others)]
+
+
+_NOT_FOUND_MESSAGES = {
+    3: "the family was not found", 4: "the family moved elsewhere in Indonesia",
+    5: "the family moved abroad", 6: "the building no longer exists",
+    10: "the record is a duplicate",
+}
+
+
+def household_not_found(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """The visit result (``hasil_kunjungan``) is one of ``not_found_codes``: 3 not found, 4/5
+    moved, 6 building gone, 10 duplicate record. 7 (refused) and 8 (no respondent) are not
+    flagged: the family is there and needs another visit."""
+    code = _result(ctx)
+    if code not in config.not_found_codes:
+        return []
+    return [draft("household_not_found", config,
+                  _NOT_FOUND_MESSAGES.get(code, "the family was not found at the address"),
+                  field="hasil_kunjungan", visit_value=code)]
+
+
+def _touches(a: str, b: str) -> bool:
+    if a == b or a.startswith(b + ".") or b.startswith(a + "."):
+        return True
+    # the whole list (reordered) touches every positional member path
+    return (a == MEMBERS and b.startswith(MEMBERS + "[")) or \
+        (b == MEMBERS and a.startswith(MEMBERS + "["))
+
+
+def upstream_changed(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """A newer registry import changed a field the visit (or a pending or approved local
+    change) also changes: one hard draft per local path touched."""
+    upstream, local = ctx.upstream_changed, ctx.proposed_changes
+    if not upstream or not local:
+        return []
+    out = []
+    for path in sorted(local):
+        hits = sorted(u for u in upstream if _touches(path, u))
+        if not hits:
+            continue
+        out.append(draft("upstream_changed", config,
+                         f"a newer registry import also changed {generic_path(path)}",
+                         field=path,
+                         registry_value=(upstream.get(hits[0]) if isinstance(upstream, Mapping)
+                                         and len(hits) == 1 else None),
+                         visit_value=local.get(path) if isinstance(local, Mapping) else None,
+                         upstream_paths=hits))
+    return out
+
+
+RULES: dict[str, Callable[[Context, Config], list[dict]]] = {
+    "invalid_identity": invalid_identity,
+    "duplicate_identity": duplicate_identity,
+    "deceased_receiving_aid": deceased_receiving_aid,
+    "moved_receiving_aid": moved_receiving_aid,
+    "inclusion_error": inclusion_error,
+    "exclusion_error": exclusion_error,
+    "location_outside_area": location_outside_area,
+    "location_far": location_far,
+    "photo_reused": photo_reused,
+    "visit_too_short": visit_too_short,
+    "impossible_travel": impossible_travel,
+    "duplicate_visit": duplicate_visit,
+    "household_not_found": household_not_found,
+    "upstream_changed": upstream_changed,
+}
+
+
+def run_rules(ctx: Context, config: Config = DEFAULT,
+              rules: Iterable[str] | None = None) -> list[dict]:
+    """Run the named rules (default: ``config.enabled_rules``, else all of ``RULES``) in
+    ``RULES`` order and return their drafts, in that order."""
+    wanted = set(rules) if rules is not None else config.enabled_rules
+    unknown = (wanted or set()) - RULES.keys()
+    if unknown:
+        raise ValueError(f"unknown rules: {', '.join(sorted(unknown))}")
+    out: list[dict] = []
+    for name, rule in RULES.items():
+        if wanted is None or name in wanted:
+            out.extend(rule(ctx, config))
+    return out
