@@ -2,9 +2,23 @@
 
 The rules follow ODK Central for duplicates (an identical resend is harmless, the same uuid
 with other content is refused) and DHIS2's per-object import report (one result a visit, in
-order; one bad visit never stops its neighbours). The whole batch is one transaction with a
-savepoint per visit, committed before the response is sent: a visit the phone saw acknowledged
-is on disk, and a crash before the commit acknowledges nothing.
+order; one bad visit never stops its neighbours). The whole batch is one transaction,
+committed before the response is sent: a visit the phone saw acknowledged is on disk, and a
+crash before the commit acknowledges nothing.
+
+It runs in two phases so that the write lock is held only for the writes:
+
+1. Outside any write transaction: each visit's uuid, content hash, envelope (location,
+   versions, branch) and answers are checked against its published form version; this is
+   most of the CPU time of a push.
+2. In the write transaction: what the database decides, for the whole batch at once (which
+   uuids are stored already, which families are assigned to this enumerator, which photos
+   are there), in the same order of checks as one visit at a time would take, then one insert
+   per table. The visits go in with ``ON CONFLICT DO NOTHING``, sorted by uuid (two batches
+   never wait on each other in opposite orders): a uuid another device stored in the meantime
+   is reported as a duplicate or a reuse, never as an error. Should the bulk insert fail for
+   any other reason, it is rolled back to its savepoint and each visit is inserted in a
+   savepoint of its own, as before.
 """
 
 from __future__ import annotations
@@ -13,10 +27,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Callable
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 import forms
@@ -28,6 +44,8 @@ from sync.models.visit import Photo, SyncBatch, Visit, VisitPhoto
 
 ACCEPTED, WAITING, DUPLICATE, REJECTED, UUID_REUSED = (
     "accepted", "waiting_photos", "duplicate", "rejected", "uuid_reused")
+
+_MAX_INT = 2**31 - 1  # the versions are INTEGER columns
 
 
 @dataclasses.dataclass
@@ -71,12 +89,62 @@ class FormCache:
         self.session, self.rows = session, {}
 
     def get(self, form_id, version) -> FormVersion | None:
+        if not isinstance(form_id, str) or type(version) is not int:
+            return None  # (and never an unhashable key)
         key = (form_id, version)
         if key not in self.rows:
-            self.rows[key] = (self.session.scalar(select(FormVersion).where(
+            self.rows[key] = self.session.scalar(select(FormVersion).where(
                 FormVersion.form_id == form_id, FormVersion.version == version))
-                if isinstance(form_id, str) and type(version) is int else None)
         return self.rows[key]
+
+
+def _number(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _envelope_errors(visit: dict) -> list[dict]:
+    """Fields around the answers that the form does not check but the row stores: a value of
+    the wrong type is this visit's error, never a failed batch."""
+    errors: list[dict] = []
+    location = visit.get("location")
+    if location is not None:
+        if not isinstance(location, dict):
+            errors += _error("location", "type",
+                             "location must be an object with lat, lon and accuracy_m.")
+        else:
+            for key in ("lat", "lon", "accuracy_m"):
+                if location.get(key) is not None and not _number(location[key]):
+                    errors += _error(f"location.{key}", "type", f"location.{key} must be a "
+                                     "number.")
+    for key in ("base_version", "trunk_version"):
+        value = visit.get(key)
+        if value is not None and (type(value) is not int or not 0 <= value <= _MAX_INT):
+            errors += _error(key, "type", f"{key} must be a whole number (the record version "
+                             "the visit started from).")
+    branch = visit.get("branch_id")
+    if branch is not None and (not isinstance(branch, str) or len(branch) > 64):
+        errors += _error("branch_id", "type", "branch_id must be a string of at most 64 "
+                         "characters.")
+    return errors
+
+
+@dataclasses.dataclass
+class _Candidate:
+    """A visit that passed every check that needs no database, ready to be stored."""
+
+    index: int
+    uuid: str
+    digest: str
+    household_id: object
+    form: FormVersion | None
+    errors: list[dict]  # the form's verdict, reported only if the database checks pass
+    row: dict | None = None
+    photos: list[tuple[str, str, str | None]] = dataclasses.field(default_factory=list)
 
 
 def ingest_batch(session: Session, *, user_id: int, device_id: str, batch_id: str,
@@ -86,89 +154,172 @@ def ingest_batch(session: Session, *, user_id: int, device_id: str, batch_id: st
     from sync.forms import compiled_form
 
     compiled = compiled or compiled_form
-    results: list[VisitResult] = []
-    with write_transaction(session):
+    results: list[VisitResult | None] = [None] * len(visits)
+    cache = FormCache(session)
+    candidates = []
+    for index, visit in enumerate(visits):  # phase 1: no write lock
+        outcome = _check(visit, index, cache, compiled, device_id)
+        if isinstance(outcome, VisitResult):
+            results[index] = outcome
+        else:
+            candidates.append(outcome)
+    with write_transaction(session):  # phase 2
         batch = SyncBatch(batch_id=batch_id, user_id=user_id, device_id=device_id,
                           body=raw_body, visits=len(visits))
         session.add(batch)
         session.flush()
-        cache = FormCache(session)
-        changes: list[feed.Change] = []
-        for visit in visits:
-            result = _ingest_one(session, visit, user_id=user_id, device_id=device_id,
-                                 batch=batch, cache=cache, compiled=compiled, changes=changes)
-            results.append(result)
+        changes = _store(session, candidates, results, user_id=user_id, batch_id=batch.id)
         batch.stored = sum(r.status in (ACCEPTED, WAITING) for r in results)
         feed.emit(session, changes)
     return results
 
 
-def _ingest_one(session: Session, visit, *, user_id, device_id, batch, cache, compiled,
-                changes) -> VisitResult:
+def _check(visit, index: int, cache: FormCache, compiled: Callable,
+           device_id: str) -> VisitResult | _Candidate:
     uuid = visit.get("uuid") if isinstance(visit, dict) else None
     if not isinstance(uuid, str) or not 8 <= len(uuid) <= 64:
         return VisitResult(uuid if isinstance(uuid, str) else None, REJECTED,
                            _error("uuid", "required", "Each visit needs a uuid (8-64 chars)."))
-    digest = content_hash(visit)
-    existing = session.execute(select(Visit.content_hash).where(Visit.uuid == uuid)).first()
-    if existing is not None:
-        return _repeat(uuid, existing[0], digest)
-    household_id = visit.get("household_id")
-    assignment = session.scalar(select(Assignment).where(
-        Assignment.household_id == household_id, Assignment.enumerator_id == user_id,
-        Assignment.status.in_(OPEN_STATUSES))) if isinstance(household_id, str) else None
-    if assignment is None:
-        return VisitResult(uuid, REJECTED, _error(
-            "household_id", "not_assigned",
-            "This household is not assigned to you (any more); the visit was not stored."))
+    candidate = _Candidate(index, uuid, content_hash(visit), visit.get("household_id"),
+                           None, [])
     row = cache.get(visit.get("form_id"), visit.get("form_version"))
     if row is None:
-        return VisitResult(uuid, REJECTED, _error(
-            "form_version", "unknown_form", "No such published form version."))
+        candidate.errors = _error("form_version", "unknown_form",
+                                  "No such published form version.")
+        return candidate
+    candidate.form = row
     if row.closed_at is not None:
-        return VisitResult(uuid, REJECTED, _error(
-            "form_id", "form_closed", "This form is closed; visits for it are refused."))
+        candidate.errors = _error("form_id", "form_closed",
+                                  "This form is closed; visits for it are refused.")
+        return candidate
     answers, errors = forms.validate_visit(compiled(row), visit)
+    errors = errors + _envelope_errors(visit)
     if errors:
-        return VisitResult(uuid, REJECTED, errors)
-    photos = _photo_refs(visit, answers)
-    have = set(session.scalars(select(Photo.sha256).where(
-        Photo.sha256.in_({sha for _field, sha, _name in photos})))) if photos else set()
-    missing = sorted({sha for _field, sha, _name in photos} - have)
-    now = utcnow()
+        candidate.errors = errors
+        return candidate
+    candidate.photos = _photo_refs(visit, answers)
     location = visit.get("location") or {}
-    status = "waiting_photos" if missing else "queued"
-    try:
-        with session.begin_nested():
-            session.add(Visit(
-                uuid=uuid, content_hash=digest, household_id=household_id,
-                form_id=row.form_id, form_version=row.version, enumerator_id=user_id,
-                device_id=device_id, batch_id=batch.id, round_id=assignment.round_id,
-                base_version=visit.get("base_version"), branch_id=visit.get("branch_id"),
-                trunk_version=visit.get("trunk_version"),
-                started_at=_parse_time(visit.get("started_at")),
-                ended_at=_parse_time(visit.get("ended_at")),
-                started_at_device=str(visit.get("started_at"))[:40],
-                received_at=now, lat=location.get("lat"), lon=location.get("lon"),
-                accuracy_m=location.get("accuracy_m"), answers=answers,
-                raw=json.dumps(visit, ensure_ascii=False), status=status,
-                queued_at=None if missing else now))
-            session.flush()
-            session.add_all(VisitPhoto(visit_uuid=uuid, field=field, sha256=sha, filename=name)
-                            for field, sha, name in photos)
-            session.flush()
-    except IntegrityError:
-        # Another device stored this uuid between our check and our insert.
-        stored = session.execute(select(Visit.content_hash).where(Visit.uuid == uuid)).first()
-        if stored is None:
-            raise
-        return _repeat(uuid, stored[0], digest)
-    if assignment.status in ("pending", "returned"):
-        assignment.status, assignment.updated_at = "visited", now
-        changes.append(feed.Change(user_id, "assignment",
-                                   feed.assignment_entity(assignment.round_id, household_id),
-                                   "upsert"))
-    return VisitResult(uuid, WAITING if missing else ACCEPTED, [], missing)
+    candidate.row = dict(
+        uuid=uuid, content_hash=candidate.digest, household_id=candidate.household_id,
+        form_id=row.form_id, form_version=row.version, device_id=device_id,
+        base_version=visit.get("base_version"), branch_id=visit.get("branch_id"),
+        trunk_version=visit.get("trunk_version"),
+        started_at=_parse_time(visit.get("started_at")),
+        ended_at=_parse_time(visit.get("ended_at")),
+        started_at_device=str(visit.get("started_at"))[:40],
+        lat=location.get("lat"), lon=location.get("lon"),
+        accuracy_m=location.get("accuracy_m"), answers=answers,
+        raw=json.dumps(visit, ensure_ascii=False), attempts=0)
+    return candidate
+
+
+def _store(session: Session, candidates: list[_Candidate], results: list,
+           *, user_id: int, batch_id: int) -> list[feed.Change]:
+    """Decide and store the candidates (in the write transaction); fill in their results."""
+    if not candidates:
+        return []
+    uuids = {c.uuid for c in candidates}
+    stored = dict(session.execute(select(Visit.uuid, Visit.content_hash)
+                                  .where(Visit.uuid.in_(uuids))).all())
+    households = {c.household_id for c in candidates if isinstance(c.household_id, str)}
+    assignments = {h: (i, r, s) for i, h, r, s in session.execute(
+        select(Assignment.id, Assignment.household_id, Assignment.round_id, Assignment.status)
+        .where(Assignment.household_id.in_(households), Assignment.enumerator_id == user_id,
+               Assignment.status.in_(OPEN_STATUSES)))} if households else {}
+    hashes = {sha for c in candidates for _field, sha, _name in c.photos}
+    have = set(session.scalars(select(Photo.sha256).where(Photo.sha256.in_(hashes)))) \
+        if hashes else set()
+    now = utcnow()
+    first: dict[str, _Candidate] = {}  # uuid -> the candidate of this batch that stores it
+    repeats: list[_Candidate] = []  # the same uuid again later in this batch
+    for c in candidates:  # the checks in the order a single visit takes them
+        if c.uuid in stored:
+            results[c.index] = _repeat(c.uuid, stored[c.uuid], c.digest)
+        elif c.uuid in first:
+            repeats.append(c)
+        elif not isinstance(c.household_id, str) or c.household_id not in assignments:
+            results[c.index] = VisitResult(c.uuid, REJECTED, _error(
+                "household_id", "not_assigned",
+                "This household is not assigned to you (any more); the visit was not stored."))
+        elif c.errors:
+            results[c.index] = VisitResult(c.uuid, REJECTED, c.errors)
+        else:
+            missing = sorted({sha for _field, sha, _name in c.photos} - have)
+            c.row.update(enumerator_id=user_id, batch_id=batch_id,
+                         round_id=assignments[c.household_id][1], received_at=now,
+                         status="waiting_photos" if missing else "queued",
+                         queued_at=None if missing else now)
+            results[c.index] = VisitResult(c.uuid, WAITING if missing else ACCEPTED, [],
+                                           missing)
+            first[c.uuid] = c
+    inserted, refused = _insert(session, sorted(first.values(), key=lambda c: c.uuid))
+    for uuid in refused:
+        c = first.pop(uuid)
+        results[c.index] = VisitResult(uuid, REJECTED, _error(
+            "", "unstorable", "A value of this visit does not fit; nothing of it was stored."))
+    lost = [c for c in first.values() if c.uuid not in inserted]
+    if lost:  # another device stored these uuids between our look and our insert
+        stored.update(session.execute(select(Visit.uuid, Visit.content_hash).where(
+            Visit.uuid.in_([c.uuid for c in lost]))).all())
+        for c in lost:
+            results[c.index] = _repeat(c.uuid, stored[c.uuid], c.digest)
+    for c in repeats:
+        if c.uuid in refused:
+            results[c.index] = VisitResult(c.uuid, REJECTED, _error(
+                "uuid", "unstorable", "An earlier visit of this batch with this uuid could not "
+                "be stored; send this one again on its own."))
+            continue
+        results[c.index] = _repeat(c.uuid, first[c.uuid].digest if c.uuid in inserted
+                                   else stored[c.uuid], c.digest)
+    links = [{"visit_uuid": c.uuid, "field": field, "sha256": sha, "filename": name}
+             for c in first.values() if c.uuid in inserted for field, sha, name in c.photos]
+    if links:
+        session.execute(insert(VisitPhoto), links)
+    visited = {}
+    for c in first.values():
+        assignment_id, round_id, status = assignments[c.household_id]
+        if c.uuid in inserted and status in ("pending", "returned"):
+            visited[assignment_id] = (round_id, c.household_id)
+    if not visited:
+        return []
+    session.execute(update(Assignment).where(Assignment.id.in_(sorted(visited)),
+                                             Assignment.status.in_(("pending", "returned")))
+                    .values(status="visited", updated_at=now))
+    return [feed.Change(user_id, "assignment", feed.assignment_entity(r, h), "upsert")
+            for r, h in visited.values()]
+
+
+def _insert(session: Session, candidates: list[_Candidate]) -> tuple[set[str], set[str]]:
+    """Insert the visits; return (uuids inserted, uuids the database refused).
+
+    A uuid in neither set was stored by another device between our look and our insert. A
+    refusal (a value that does not fit a column) is that visit's alone; a lost connection or
+    a deadlock is not a visit's fault and fails the batch, which the phone sends again.
+    """
+    if not candidates:
+        return set(), set()
+    rows = [c.row for c in candidates]
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        stmt = (postgresql.insert(Visit) if dialect == "postgresql" else sqlite.insert(Visit))
+        stmt = stmt.on_conflict_do_nothing(index_elements=["uuid"]).returning(Visit.uuid)
+        try:
+            with session.begin_nested():
+                return set(session.scalars(stmt, rows)), set()
+        except (IntegrityError, DataError):
+            pass  # rolled back to the savepoint: one visit at a time below
+    inserted, refused = set(), set()
+    for row in rows:
+        try:
+            with session.begin_nested():
+                session.execute(insert(Visit), [row])
+            inserted.add(row["uuid"])
+        except IntegrityError:
+            if session.scalar(select(Visit.uuid).where(Visit.uuid == row["uuid"])) is None:
+                raise
+        except DataError:
+            refused.add(row["uuid"])
+    return inserted, refused
 
 
 def _repeat(uuid: str, stored_hash: str, digest: str) -> VisitResult:
