@@ -729,6 +729,7 @@ class SyncClient:
         ``OfflineError`` with the outbox consistent.
         """
         report = SyncReport()
+        self._token()  # log in first (when there is no token yet): fail before touching state
         self.upload_photos(report)
         self.push(report)
         self.upload_missing(report)

@@ -338,6 +338,15 @@ def make_client(live, tmp_path):
 # --------------------------------------------------------------------------- a faulty network
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that does not print a client's hang-up (they are on purpose)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 class FaultyProxy:
     """An HTTP proxy on 127.0.0.1 in a thread that injects faults before the real server.
 
@@ -405,10 +414,10 @@ class FaultyProxy:
 
             do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def plan(self, prefix: str, *faults) -> None:
