@@ -125,7 +125,6 @@ class _Line:
     id: str | None
     obj: dict | None = None
     reason: str | None = None
-    detail: str | None = None
     file: str | None = None
 
 
@@ -395,7 +394,7 @@ class _Importer:
             self.rejects = open(self.rejects_path, "w", encoding="utf-8")
             self.summary.reject_path = str(self.rejects_path)
         entry = {"line": item.line, "file": item.file, "id": item.id,
-                 "reason": reason or item.reason, "detail": detail or item.detail}
+                 "reason": reason or item.reason, "detail": detail}
         self.rejects.write(json.dumps(entry, ensure_ascii=False) + "\n")
         self.summary.rejected += 1
 

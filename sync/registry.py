@@ -56,7 +56,11 @@ class InvalidValue(ValueError):
 
 
 class ChangeError(ValueError):
-    """A change that cannot be applied; ``code`` is stable, the message never holds values."""
+    """A change that cannot be applied; ``code`` is stable.
+
+    The message never holds values or paths (a path can name a member by NIK); ``path`` carries
+    the offending path for a caller that may show it.
+    """
 
     def __init__(self, code: str, message: str, path: str | None = None):
         super().__init__(message)
@@ -292,18 +296,18 @@ def _convert(conv: Callable, value, path: str):
     try:
         return conv(value)
     except (ValueError, TypeError):
-        raise ChangeError("invalid_value", f"the value does not fit {path}", path) from None
+        raise ChangeError("invalid_value", "the value does not fit the field", path) from None
 
 
 def _find_member(members: list[dict], index: str | None, nik: str | None, path: str) -> int | None:
     if index is not None:
         i = int(index)
         if i >= len(members):
-            raise ChangeError("member_not_found", f"no member at {path}", path)
+            raise ChangeError("member_not_found", "no member at that position", path)
         return i
     found = [i for i, m in enumerate(members) if m.get("nik") == nik]
     if len(found) > 1:
-        raise ChangeError("member_ambiguous", f"several members match {path}", path)
+        raise ChangeError("member_ambiguous", "several members have that NIK", path)
     return found[0] if found else None
 
 
@@ -312,7 +316,7 @@ def apply_path(doc: dict, path: str, value) -> tuple[str, object, object] | None
     conv = _FIELD_CONVERTERS.get(path)
     if conv is not None:
         if path in _READ_ONLY:
-            raise ChangeError("read_only", f"{path} cannot be changed", path)
+            raise ChangeError("read_only", "this field cannot be changed", path)
         new = _convert(conv, value, path)
         group, _, key = path.rpartition(".")
         target = doc.setdefault(group, {}) if group else doc
@@ -329,7 +333,7 @@ def apply_path(doc: dict, path: str, value) -> tuple[str, object, object] | None
     if append:
         if field:
             raise ChangeError("unknown_path", "anggota[+] takes a whole member", path)
-        member = _member_change(value, len(members), path)
+        member = _member_change(value, len(members))
         if member is None:
             raise ChangeError("invalid_value", "anggota[+] needs a member", path)
         members.append(member)
@@ -340,7 +344,7 @@ def apply_path(doc: dict, path: str, value) -> tuple[str, object, object] | None
         if conv is None:
             raise ChangeError("unknown_path", "no such member field", path)
         if i is None:
-            raise ChangeError("member_not_found", f"no member matches {path}", path)
+            raise ChangeError("member_not_found", "no member matches", path)
         new = _convert(conv, value, path)
         old = members[i].get(field)
         if old == new:
@@ -348,12 +352,12 @@ def apply_path(doc: dict, path: str, value) -> tuple[str, object, object] | None
         audit = f"{_member_path(members, i)}.{field}"
         members[i][field] = new
         return audit, old, new
-    member = _member_change(value, i if i is not None else len(members), path)
+    member = _member_change(value, i if i is not None else len(members))
     if member is not None and nik is not None and member["nik"] is None:
         member["nik"] = nik
     if i is None:
         if member is None:
-            raise ChangeError("member_not_found", f"no member matches {path}", path)
+            raise ChangeError("member_not_found", "no member matches", path)
         members.append(member)
         return _member_path(members, len(members) - 1), None, member
     old = members[i]
@@ -367,13 +371,13 @@ def apply_path(doc: dict, path: str, value) -> tuple[str, object, object] | None
     return audit, old, member
 
 
-def _member_change(value, index: int, path: str) -> dict | None:
+def _member_change(value, index: int) -> dict | None:
     if value is None:
         return None
     try:
         return normalize_member(value, index, strict=True)
-    except InvalidValue as exc:
-        raise ChangeError("invalid_value", f"the member does not fit at {exc.path}", path) from None
+    except InvalidValue as exc:  # exc.path names the member field, by position
+        raise ChangeError("invalid_value", "the member does not fit", exc.path) from None
 
 
 def _member_path(members: list[dict], i: int) -> str:
