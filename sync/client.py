@@ -552,6 +552,7 @@ class SyncClient:
                                                                  max_pages)
         owner = self.outbox.get("username")
         if username and owner and owner != username:
+            self.outbox.close()
             raise ValueError(f"this outbox belongs to {owner!r}, not {username!r}")
 
     def close(self) -> None:
@@ -959,8 +960,12 @@ def main(argv: list[str] | None = None) -> int:
         print("sync and pull need --server, --user and --password", file=sys.stderr)
         return 2
     retry = RetryPolicy(max_attempts=args.max_attempts, max_delay=args.max_delay)
-    client = SyncClient(args.server or "http://127.0.0.1", args.user, args.password,
-                        args.device, args.outbox, batch_size=args.batch_size, retry=retry)
+    try:
+        client = SyncClient(args.server or "http://127.0.0.1", args.user, args.password,
+                            args.device, args.outbox, batch_size=args.batch_size, retry=retry)
+    except ValueError as exc:
+        print(json.dumps({"error": "ValueError", "message": str(exc)}), file=sys.stderr)
+        return 2
     try:
         if args.command == "add":
             visit = json.loads(Path(args.visit).read_text(encoding="utf-8"))
@@ -982,7 +987,7 @@ def main(argv: list[str] | None = None) -> int:
             out = report.as_dict()
             code = 1 if (report.rejected or report.uuid_reused or report.photos_failed
                          or report.blocked) else 0
-    except SyncError as exc:
+    except (SyncError, ValueError, OSError) as exc:  # offline, refused, or a bad visit file
         print(json.dumps({"error": type(exc).__name__, "message": str(exc)}), file=sys.stderr)
         return 2
     finally:
