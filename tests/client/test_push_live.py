@@ -245,8 +245,9 @@ def test_client_killed_with_sigkill_at_a_random_moment_then_resumed(live, visits
 
 
 def progress(outbox) -> tuple:
-    """What a client process has done so far, read from its outbox (a reader never blocks)."""
-    with contextlib.closing(sqlite3.connect(f"file:{outbox}?mode=ro", uri=True)) as conn:
+    """What a client process has done so far, read from its outbox (WAL: a reader does not
+    block the writer). Read-write, so that it may recover the WAL of a killed process."""
+    with contextlib.closing(sqlite3.connect(outbox, timeout=10)) as conn:
         return (conn.execute("SELECT count(*) FROM photos WHERE state != 'pending'").fetchone(),
                 conn.execute("SELECT state, count(*) FROM visits GROUP BY state").fetchall())
 
