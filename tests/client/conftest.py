@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def sha(data: bytes) -> str:
 # --------------------------------------------------------------------------- the database
 
 
-def _scratch_database(tmp: Path) -> tuple[str, callable]:
+def _scratch_database(tmp: Path) -> tuple[str, Callable[[], None]]:
     """(url, drop) of a database for this module's server."""
     pg = os.environ.get("TEST_DATABASE_URL")
     if not pg:
@@ -444,7 +445,7 @@ def proxy(live):
     p.close()
 
 
-def run_client_cli(args: list[str], timeout: float = 60, **popen) -> subprocess.Popen:
+def run_client_cli(args: list[str], **popen) -> subprocess.Popen:
     """``python -m sync.client ...`` in a subprocess (started, not waited for)."""
     return subprocess.Popen([sys.executable, "-m", "sync.client", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
