@@ -428,7 +428,7 @@ def apply_changes(
     version = VerifiedVersion(
         household_id=household_id, version=record.version + 1, source=source,
         actor_id=actor_id, visit_uuid=visit_uuid, note=note, created_at=now,
-        registry_version=record.registry_version,
+        registry_version=record.registry_version, doc=doc,
     )
     session.add(version)
     session.flush()

@@ -2,6 +2,7 @@
 
 from sync.models.area import Area
 from sync.models.assignment import Assignment, Round
+from sync.models.conflict import Conflict
 from sync.models.feed import FeedEntry, FeedState
 from sync.models.form import FormVersion
 from sync.models.registry import (
@@ -16,7 +17,7 @@ from sync.models.registry import (
 from sync.models.visit import Photo, SyncBatch, Visit, VisitPhoto
 
 __all__ = [
-    "Area", "Assignment", "Round", "FeedEntry", "FeedState", "FormVersion",
+    "Area", "Assignment", "Conflict", "Round", "FeedEntry", "FeedState", "FormVersion",
     "Anggota", "Import", "Keluarga", "KeluargaVersion", "VerifiedChange", "VerifiedRecord",
     "VerifiedVersion", "Photo", "SyncBatch", "Visit", "VisitPhoto",
 ]

@@ -215,6 +215,9 @@ class VerifiedVersion(Base):
     import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
     registry_version: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
+    # The record as this version left it, written by ``apply_changes``; NULL for the versions
+    # the importer writes, which equal the registry snapshot of ``registry_version``.
+    doc: Mapped[dict | None] = mapped_column(NullableJSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sync.db import Base, JSONDoc, UTCDateTime, utcnow
 
-# waiting_photos -> queued -> (reconciliation) verified | needs_review; later review states.
-VISIT_STATUSES = ("waiting_photos", "queued", "processing", "verified", "needs_review",
-                  "approved", "rejected", "returned")
+# waiting_photos -> queued -> processing -> verified | needs_review (or held, back to queued
+# when its predecessor in the offline chain arrives; failed after repeated errors);
+# needs_review -> approved | rejected | returned by a supervisor.
+VISIT_STATUSES = ("waiting_photos", "queued", "processing", "held", "verified", "needs_review",
+                  "approved", "rejected", "returned", "failed")
+# Statuses of a visit that reconciliation has finished with.
+PROCESSED_STATUSES = ("verified", "needs_review", "approved", "rejected", "returned")
 
 
 class SyncBatch(Base):
@@ -41,6 +45,7 @@ class Visit(Base):
         Index("ix_visits_status_queued", "status", "queued_at"),
         Index("ix_visits_household_received", "household_id", "received_at"),
         Index("ix_visits_enumerator_started", "enumerator_id", "started_at"),
+        Index("ix_visits_branch", "branch_id"),
     )
 
     uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -71,6 +76,17 @@ class Visit(Base):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Reconciliation's findings: the verified version it compared with and left, the paths by
+    # outcome (confirmed, proposed, concurrent, applied), why it is held or failed.
+    compared_version: Mapped[int | None]
+    result_version: Mapped[int | None]
+    comparison: Mapped[dict | None] = mapped_column(JSONDoc)
+    hold_reason: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(String(200))
+    # The supervisor's review (approve / reject / return) and its note.
+    reviewed_by: Mapped[int | None]  # users.id (no FK: adding one would rebuild the table)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    review_note: Mapped[str | None] = mapped_column(Text)
 
 
 class VisitPhoto(Base):
@@ -87,9 +103,18 @@ class VisitPhoto(Base):
 
 
 class Photo(Base):
-    """A stored photo and what was derived from it; the bytes live in the photo storage."""
+    """A stored photo and what was derived from it; the bytes live in the photo storage.
+
+    The perceptual hash (16 hex digits) is indexed in four bands of 16 bits, so that a photo
+    within a few bits of another is found by exact lookups (any two hashes at most 3 bits apart
+    share a band; see ``sync.reconcile.lookups``).
+    """
 
     __tablename__ = "photos"
+    __table_args__ = tuple(
+        Index(f"ix_photos_phash_band{i}", text(f"substr(phash, {4 * i + 1}, 4)"))
+        for i in range(1, 4)
+    )
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
