@@ -61,6 +61,9 @@ def upgrade():
         batch_op.create_index('ix_conflicts_status_kind', ['status', 'kind', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_conflicts_visit_uuid'), ['visit_uuid'], unique=False)
 
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('review_state', sa.String(length=16), nullable=True))
+
     with op.batch_alter_table('verified_versions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('doc', sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True, astext_type=Text()), 'postgresql'), nullable=True))
 
@@ -99,6 +102,9 @@ def downgrade():
 
     with op.batch_alter_table('verified_versions', schema=None) as batch_op:
         batch_op.drop_column('doc')
+
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.drop_column('review_state')
 
     with op.batch_alter_table('conflicts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conflicts_visit_uuid'))

@@ -49,6 +49,9 @@ class Assignment(Base):
     enumerator_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(12), default="pending")
     note: Mapped[str | None] = mapped_column(Text)
+    # What reconciliation and review made of the family's latest visit in this round:
+    # None (not yet), verified, needs_review, rejected. ``status`` says where the work is.
+    review_state: Mapped[str | None] = mapped_column(String(16))
     assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     assigned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
