@@ -5,6 +5,7 @@ from sync.models.assignment import Assignment, Round
 from sync.models.conflict import Conflict
 from sync.models.feed import FeedEntry, FeedState
 from sync.models.form import FormVersion
+from sync.models.progress import ProgressCount
 from sync.models.registry import (
     Anggota,
     Import,
@@ -14,10 +15,12 @@ from sync.models.registry import (
     VerifiedRecord,
     VerifiedVersion,
 )
+from sync.models.review import ReviewDecision
 from sync.models.visit import Photo, SyncBatch, Visit, VisitPhoto
 
 __all__ = [
     "Area", "Assignment", "Conflict", "Round", "FeedEntry", "FeedState", "FormVersion",
     "Anggota", "Import", "Keluarga", "KeluargaVersion", "VerifiedChange", "VerifiedRecord",
-    "VerifiedVersion", "Photo", "SyncBatch", "Visit", "VisitPhoto",
+    "VerifiedVersion", "ReviewDecision", "Photo", "SyncBatch", "Visit", "VisitPhoto",
+    "ProgressCount",
 ]
