@@ -26,9 +26,24 @@ def photos_cleanup(app: Flask) -> dict:
     return result
 
 
+def reconcile(app: Flask) -> int:
+    """Reconcile what the queue holds (a separate ``reconcile run`` worker may share it)."""
+    from server.extensions import db
+    from sync.reconcile.worker import drain
+
+    with app.app_context():
+        n = drain(db.session, worker="scheduler", max_seconds=50)
+        db.session.remove()
+    if n:
+        log.info("reconciled", extra={"visits": n})
+    return n
+
+
 def build_scheduler(app: Flask) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True,
                                                                "max_instances": 1})
     scheduler.add_job(photos_cleanup, "cron", hour=19, minute=30, args=[app],
                       id="photos_cleanup", name="remove unreferenced photos (02:30 WIB)")
+    scheduler.add_job(reconcile, "interval", seconds=10, args=[app],
+                      id="reconcile", name="reconcile queued visits")
     return scheduler

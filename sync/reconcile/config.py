@@ -86,6 +86,14 @@ class Config:
     max_speed_kmh: float = 60.0
     travel_min_distance_m: float = 500.0
 
+    # --- the worker ----------------------------------------------------------------------------
+    # A visit whose predecessor in its offline chain (same branch_id, base_version - 1) has not
+    # been reconciled is held; after this many days it is forced through and flagged
+    # ``out_of_order`` (ODK Central holds its backlog for 5 days too).
+    backlog_hold_days: float = 5.0
+    # A visit whose processing raised this many times is set aside as ``failed``.
+    max_attempts: int = 5
+
     # Severity of each conflict kind ("hard" | "soft" | "info").
     severity: Mapping[str, str] = field(default_factory=lambda: _frozen({
         "field_mismatch": "soft",
@@ -105,6 +113,7 @@ class Config:
         "duplicate_visit": "soft",
         "household_not_found": "hard",
         "upstream_changed": "hard",
+        "out_of_order": "soft",              # forced through without its chain predecessor
     }))
     # Rules to run (names of rules.RULES); None runs them all.
     enabled_rules: frozenset[str] | None = None

@@ -1,0 +1,486 @@
+"""The reconciliation worker: claims queued visits and reconciles them with the verified record.
+
+For each visit it loads the verified record at the visit's base and now, the registry facts and
+the lookups the rules need, runs the three-way comparison and the rules (``sync.reconcile``),
+stores every finding as a conflict and ends the visit:
+
+* ``verified``: no hard or soft conflict. The auto-accept changes are applied (a new verified
+  version, an audit row per field, the feed entry for the assigned phone), the assignment is
+  done.
+* ``needs_review``: conflicts are open; nothing is written back until a supervisor decides.
+* ``held``: its predecessor in the same offline chain (``branch_id``, ``base_version - 1``) has
+  not been reconciled yet. It is queued again when the predecessor is, and forced through
+  (flagged ``out_of_order``) after ``Config.backlog_hold_days``.
+
+A batch of claimed visits is reconciled in one write transaction: on SQLite ``BEGIN
+IMMEDIATE`` makes it the single writer; on PostgreSQL an advisory lock per family, taken in
+sorted order, keeps two workers from reconciling visits of one family at the same time. When a
+batch fails, its visits are retried one by one, so that one bad visit never costs the others.
+Reconciling a visit again writes nothing new: conflicts are unique per (visit, key) and a change
+equal to the record is not a change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from sync import feed
+from sync.db import utcnow, write_transaction
+from sync.ingest import FormCache
+from sync.models.assignment import Assignment
+from sync.models.conflict import Conflict
+from sync.models.registry import (
+    REGISTRY_SOURCE,
+    Anggota,
+    Keluarga,
+    KeluargaVersion,
+    VerifiedRecord,
+    VerifiedVersion,
+)
+from sync.models.visit import PROCESSED_STATUSES, Photo, Visit, VisitPhoto
+from sync.queue import claim
+from sync.reconcile.compare import three_way, verifies_map
+from sync.reconcile.config import DEFAULT, Config
+from sync.reconcile.rules import Context, run_rules
+from sync.registry import apply_changes
+
+log = logging.getLogger("tapak.reconcile")
+
+# Severities that keep a visit from being verified on its own.
+BLOCKING = ("hard", "soft")
+VISIT_SOURCE = "visit"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def version_doc(session: Session, household_id: str, version: int) -> dict | None:
+    """The verified record of a family as ``version`` left it, or None when unknown.
+
+    ``apply_changes`` keeps each version's snapshot; a version the importer wrote equals the
+    registry snapshot it took in.
+    """
+    row = session.execute(
+        select(VerifiedVersion.doc, VerifiedVersion.registry_version, VerifiedVersion.source)
+        .where(VerifiedVersion.household_id == household_id,
+               VerifiedVersion.version == version)).one_or_none()
+    if row is None:
+        return None
+    doc, registry_version, source = row
+    if doc is not None:
+        return doc
+    if source != REGISTRY_SOURCE or registry_version is None:
+        return None
+    return session.scalar(select(KeluargaVersion.snapshot).where(
+        KeluargaVersion.keluarga_id == household_id,
+        KeluargaVersion.version == registry_version))
+
+
+def _members(answers: dict) -> list[dict]:
+    m = answers.get("anggota") if isinstance(answers, dict) else None
+    return [x for x in m if isinstance(x, dict)] if isinstance(m, list) else []
+
+
+def _grouped(rows) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for key, hid in rows:
+        if key:
+            out[key].add(hid)
+    return out
+
+
+def _chunks(items: list, size: int = 500) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+@dataclasses.dataclass
+class _Batch:
+    """What a batch of visits needs from the database, loaded with a few queries."""
+
+    records: dict[str, VerifiedRecord]
+    facts: dict[str, dict]
+    nik_households: dict[str, set[str]]
+    kk_households: dict[str, set[str]]
+    photos: dict[str, list[dict]]           # visit uuid -> [{field, sha256, phash}]
+    photo_sites: dict[str, list[dict]]      # sha256 -> [{sha256, phash, household_id, visit_uuid}]
+    round_visits: dict[tuple, list[dict]]   # (household, round) -> visits
+    upstream: dict[str, dict]               # household -> {path: new value}
+    verifies: dict = dataclasses.field(default_factory=dict)  # (form, version) -> map
+
+    def photo_lookup(self, sha: str, phash: str | None) -> list[dict]:
+        found = list(self.photo_sites.get(sha, ()))
+        if phash:
+            found += self.photo_sites.get(("phash", phash), ())
+        return found
+
+
+def _load(session: Session, visits: list[Visit]) -> _Batch:
+    hids = sorted({v.household_id for v in visits})
+    records = {r.household_id: r for r in session.scalars(
+        select(VerifiedRecord).where(VerifiedRecord.household_id.in_(hids)))}
+    facts = {row.id: dict(row._mapping) for row in session.execute(
+        select(Keluarga.id, Keluarga.kode_kelurahan, Keluarga.desil, Keluarga.lat,
+               Keluarga.lon, Keluarga.no_kk).where(Keluarga.id.in_(hids)))}
+
+    niks, kks = set(), set()
+    for v in visits:
+        niks.update(m.get("nik") for m in _members(v.answers) if m.get("nik"))
+        if v.answers.get("no_kk"):
+            kks.add(str(v.answers["no_kk"]))
+        rec = records.get(v.household_id)
+        if rec is not None:
+            niks.update(m.get("nik") for m in rec.doc.get("anggota") or () if m.get("nik"))
+            if rec.doc.get("no_kk"):
+                kks.add(rec.doc["no_kk"])
+    nik_rows, kk_rows = [], []
+    for chunk in _chunks(sorted(niks)):
+        nik_rows += session.execute(select(Anggota.nik, Anggota.keluarga_id)
+                                    .where(Anggota.nik.in_(chunk))).all()
+    for chunk in _chunks(sorted(kks)):
+        kk_rows += session.execute(select(Keluarga.no_kk, Keluarga.id)
+                                   .where(Keluarga.no_kk.in_(chunk))).all()
+
+    uuids = [v.uuid for v in visits]
+    photos: dict[str, list[dict]] = defaultdict(list)
+    for vp_uuid, field, sha, ph in session.execute(
+            select(VisitPhoto.visit_uuid, VisitPhoto.field, VisitPhoto.sha256, Photo.phash)
+            .join(Photo, Photo.sha256 == VisitPhoto.sha256, isouter=True)
+            .where(VisitPhoto.visit_uuid.in_(uuids))):
+        photos[vp_uuid].append({"field": field, "sha256": sha, "phash": ph})
+    photo_sites = _photo_sites(session, [p for ps in photos.values() for p in ps])
+
+    round_visits: dict[tuple, list[dict]] = defaultdict(list)
+    for uuid, hid, round_id, enumerator_id, status in session.execute(
+            select(Visit.uuid, Visit.household_id, Visit.round_id, Visit.enumerator_id,
+                   Visit.status)
+            .where(Visit.household_id.in_(hids), Visit.status.not_in(("returned", "rejected")))):
+        round_visits[(hid, round_id)].append(
+            {"uuid": uuid, "enumerator_id": enumerator_id, "status": status})
+
+    upstream: dict[str, dict] = {}
+    behind = {h: r.registry_version for h, r in records.items() if r.upstream_version}
+    if behind:
+        for hid, version, fields in session.execute(
+                select(KeluargaVersion.keluarga_id, KeluargaVersion.version,
+                       KeluargaVersion.changed_fields)
+                .where(KeluargaVersion.keluarga_id.in_(list(behind)))):
+            if version > behind[hid]:
+                for path in fields or ():
+                    upstream.setdefault(hid, {})[path] = None
+    return _Batch(records, facts, _grouped(nik_rows), _grouped(kk_rows), dict(photos),
+                  photo_sites, dict(round_visits), upstream)
+
+
+def _photo_sites(session: Session, photos: list[dict]) -> dict:
+    """Where else each photo (by SHA-256) or a near copy (by phash band) was taken."""
+    shas = sorted({p["sha256"] for p in photos})
+    sites: dict = defaultdict(list)
+    if not shas:
+        return sites
+    for chunk in _chunks(shas):
+        for sha, ph, hid, uuid in session.execute(
+                select(VisitPhoto.sha256, Photo.phash, Visit.household_id, Visit.uuid)
+                .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
+                .join(Photo, Photo.sha256 == VisitPhoto.sha256, isouter=True)
+                .where(VisitPhoto.sha256.in_(chunk))):
+            sites[sha].append({"sha256": sha, "phash": ph, "household_id": hid,
+                               "visit_uuid": uuid})
+    # Near copies: any two hashes at most 3 bits apart share one of four 16-bit bands.
+    for ph in sorted({p["phash"] for p in photos if p.get("phash")}):
+        bands = [Photo.phash.between(ph[:4], ph[:4] + "g")] + [
+            text(f"substr(photos.phash, {4 * i + 1}, 4) = :b{i}").bindparams(**{f"b{i}":
+                                                                               ph[4 * i:4 * i + 4]})
+            for i in range(1, 4)]
+        near = session.execute(
+            select(Photo.sha256, Photo.phash, Visit.household_id, Visit.uuid)
+            .join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
+            .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
+            .where(or_(*bands), Photo.phash != ph).limit(200)).all()
+        sites[("phash", ph)] = [{"sha256": s, "phash": p, "household_id": h, "visit_uuid": u}
+                                for s, p, h, u in near]
+    return sites
+
+
+def _previous_visit(session: Session, visit: Visit) -> dict | None:
+    if visit.started_at is None:
+        return None
+    row = session.execute(
+        select(Visit.uuid, Visit.started_at, Visit.ended_at, Visit.lat, Visit.lon,
+               Visit.accuracy_m)
+        .where(Visit.enumerator_id == visit.enumerator_id, Visit.started_at < visit.started_at,
+               Visit.uuid != visit.uuid)
+        .order_by(Visit.started_at.desc()).limit(1)).one_or_none()
+    if row is None:
+        return None
+    return {"uuid": row.uuid, "started_at": row.started_at, "ended_at": row.ended_at,
+            "location": ({"lat": row.lat, "lon": row.lon, "accuracy_m": row.accuracy_m}
+                         if row.lat is not None else None)}
+
+
+# --- one visit ----------------------------------------------------------------------------
+
+
+def draft_key(draft: dict, ordinal: int) -> str:
+    """A stable name for a finding within its visit: kind, field, reason and ordinal."""
+    detail = draft.get("detail") or {}
+    reason = detail.get("reason") or detail.get("match") or ""
+    raw = f"{draft['kind']}|{draft.get('field') or ''}|{reason}|{ordinal}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def _predecessor(session: Session, visit: Visit) -> Visit | None | bool:
+    """The visit before this one in its offline chain: a Visit, None (not arrived), or True
+    when the visit starts its chain (nothing to wait for)."""
+    if not visit.branch_id or visit.trunk_version is None or visit.base_version is None \
+            or visit.base_version <= visit.trunk_version:
+        return True
+    return session.scalar(select(Visit).where(
+        Visit.branch_id == visit.branch_id, Visit.household_id == visit.household_id,
+        Visit.base_version == visit.base_version - 1, Visit.uuid != visit.uuid))
+
+
+def _reconcile(session: Session, visit: Visit, batch: _Batch, config: Config,
+               forms: FormCache, now: dt.datetime) -> str:
+    record = batch.records.get(visit.household_id)
+    if record is None:  # the family vanished (cascade): nothing to compare with
+        visit.status, visit.error = "failed", "no verified record"
+        return visit.status
+    extra: list[dict] = []
+    pred = _predecessor(session, visit)
+    if pred is not True and (pred is None or pred.status not in PROCESSED_STATUSES):
+        held_for = now - (visit.received_at or now)
+        if held_for < dt.timedelta(days=config.backlog_hold_days):
+            visit.status = "held"
+            visit.hold_reason = "waiting for the previous visit of its offline chain"
+            return visit.status
+        extra.append({"kind": "out_of_order", "severity": config.severity.get("out_of_order",
+                                                                                "soft"),
+                      "field": None, "registry_value": None, "visit_value": None,
+                      "base_value": None, "detail": {"held_days": round(held_for.days, 1)},
+                      "message": "forced through without the previous visit of its offline "
+                                 "chain"})
+        pred = True
+    if pred is not True and pred.result_version is not None:
+        base_version = pred.result_version  # the server version the phone's chain built on
+    else:
+        base_version = visit.trunk_version if visit.trunk_version is not None \
+            else visit.base_version
+    current = record.doc
+    base = None
+    if base_version is not None and base_version != record.version:
+        base = version_doc(session, visit.household_id, base_version)
+
+    key = (visit.form_id, visit.form_version)
+    if key not in batch.verifies:
+        form = forms.get(*key)
+        batch.verifies[key] = verifies_map(form.definition if form is not None else {})
+    cmp = three_way(base, current, visit.answers, batch.verifies[key], config)
+    facts = dict(batch.facts.get(visit.household_id) or {})
+    facts["program"] = current.get("program") or {}
+    ctx = Context(
+        visit={"uuid": visit.uuid, "household_id": visit.household_id,
+               "answers": visit.answers, "started_at": visit.started_at,
+               "ended_at": visit.ended_at, "photos": batch.photos.get(visit.uuid, []),
+               "location": ({"lat": visit.lat, "lon": visit.lon, "accuracy_m": visit.accuracy_m}
+                            if visit.lat is not None else None)},
+        record=current, registry=facts,
+        nik_households=batch.nik_households, kk_households=batch.kk_households,
+        photo_lookup=batch.photo_lookup,
+        previous_visit=_previous_visit(session, visit),
+        round_visits=batch.round_visits.get((visit.household_id, visit.round_id), ()),
+        upstream_changed=batch.upstream.get(visit.household_id, {}),
+        proposed_changes=cmp.changed_fields,
+        today=visit.started_at.date() if visit.started_at else None,
+    )
+    drafts = extra + cmp.drafts(config) + run_rules(ctx, config)
+    _store_conflicts(session, visit, record.version, facts.get("kode_kelurahan") or "", drafts,
+                     now)
+
+    blocking = any(d["severity"] in BLOCKING for d in drafts)
+    applied: dict = {}
+    version = record.version
+    if not blocking and cmp.changes_to_apply:
+        version = apply_changes(session, visit.household_id, cmp.changes_to_apply,
+                                source=VISIT_SOURCE, actor_id=visit.enumerator_id,
+                                visit_uuid=visit.uuid)
+        applied = cmp.changes_to_apply
+    visit.status = "needs_review" if blocking else "verified"
+    visit.compared_version, visit.result_version = record.version, version
+    visit.comparison = _jsonable({
+        "confirmed": [o.path for o in cmp.outcomes if o.outcome == "confirmed"],
+        "proposed": cmp.proposed_changes,
+        "concurrent": {o.path: o.visit_value for o in cmp.outcomes
+                       if o.outcome == "concurrent_update"},
+        "applied": applied, "skipped": list(cmp.skipped), "base_version": base_version,
+    })
+    visit.hold_reason, visit.error, visit.processed_at = None, None, now
+    _finish_assignment(session, visit, blocking, now)
+    return visit.status
+
+
+def _store_conflicts(session: Session, visit: Visit, version: int, kelurahan: str,
+                     drafts: list[dict], now: dt.datetime) -> None:
+    if not drafts:
+        return
+    seen: dict[tuple, int] = defaultdict(int)
+    rows = []
+    for d in drafts:
+        detail = d.get("detail") or {}
+        ident = (d["kind"], d.get("field"), detail.get("reason") or detail.get("match") or "")
+        rows.append({
+            "household_id": visit.household_id, "visit_uuid": visit.uuid,
+            "round_id": visit.round_id, "kelurahan": kelurahan, "kecamatan": kelurahan[:8],
+            "key": draft_key(d, seen[ident]), "kind": d["kind"], "severity": d["severity"],
+            "field": d.get("field"), "registry_value": _jsonable(d.get("registry_value")),
+            "visit_value": _jsonable(d.get("visit_value")),
+            "base_value": _jsonable(d.get("base_value")), "message": d.get("message") or "",
+            "detail": _jsonable(detail) or None, "record_version": version, "status": "open",
+            "created_at": now, "updated_at": now,
+        })
+        seen[ident] += 1
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Conflict)
+    session.execute(ins.on_conflict_do_nothing(index_elements=["visit_uuid", "key"]), rows)
+
+
+def _finish_assignment(session: Session, visit: Visit, blocking: bool,
+                       now: dt.datetime) -> None:
+    if visit.round_id is None:
+        return
+    values = {"review_state": "needs_review" if blocking else "verified", "updated_at": now}
+    if not blocking:
+        values["status"] = "done"
+    changed = session.execute(
+        update(Assignment)
+        .where(Assignment.round_id == visit.round_id,
+               Assignment.household_id == visit.household_id,
+               Assignment.status.in_(("pending", "visited", "returned")))
+        .values(**values).returning(Assignment.enumerator_id)).scalars().all()
+    if changed and not blocking:
+        entity = feed.assignment_entity(visit.round_id, visit.household_id)
+        feed.emit(session, [feed.Change(u, "assignment", entity, "upsert") for u in changed])
+
+
+def _release_successors(session: Session, visits: list[Visit], now: dt.datetime) -> int:
+    """Queue again the held visits whose chain predecessor was just reconciled."""
+    keys = [(v.branch_id, v.household_id, v.base_version + 1) for v in visits
+            if v.branch_id and v.base_version is not None and v.status in PROCESSED_STATUSES]
+    if not keys:
+        return 0
+    cond = or_(*[and_(Visit.branch_id == b, Visit.household_id == h, Visit.base_version == n)
+                 for b, h, n in keys])
+    return session.execute(update(Visit).where(Visit.status == "held", cond)
+                           .values(status="queued", queued_at=now)).rowcount
+
+
+# --- batches ------------------------------------------------------------------------------
+
+
+def _lock_households(session: Session, household_ids: Iterable[str]) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite: the write transaction is the single writer
+    for hid in sorted(set(household_ids)):
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:h))"), {"h": hid})
+
+
+def _process(session: Session, uuids: list[str], config: Config,
+             now: dt.datetime) -> dict[str, str]:
+    with write_transaction(session):
+        visits = list(session.scalars(
+            select(Visit).where(Visit.uuid.in_(uuids), Visit.status == "processing")
+            .order_by(Visit.started_at, Visit.uuid)))
+        _lock_households(session, (v.household_id for v in visits))
+        if not visits:
+            return {}
+        batch, forms = _load(session, visits), FormCache(session)
+        out = {v.uuid: _reconcile(session, v, batch, config, forms, now) for v in visits}
+        _release_successors(session, visits, now)
+        session.flush()
+    return out
+
+
+def process_visits(session: Session, uuids: list[str], *, config: Config = DEFAULT,
+                   now: dt.datetime | None = None) -> dict[str, str]:
+    """Reconcile claimed visits (status ``processing``); return uuid -> new status.
+
+    The whole batch is one transaction; if it fails, each visit is tried alone and a visit that
+    still fails goes back to the queue (or to ``failed`` after ``config.max_attempts``).
+    """
+    now = now or utcnow()
+    try:
+        return _process(session, uuids, config, now)
+    except Exception:  # noqa: BLE001 - isolate the bad visit below
+        if len(uuids) == 1:
+            return {uuids[0]: _failed(session, uuids[0], config)}
+    out: dict[str, str] = {}
+    for uuid in uuids:
+        try:
+            out.update(_process(session, [uuid], config, now))
+        except Exception:  # noqa: BLE001 - one bad visit never costs its neighbours
+            out[uuid] = _failed(session, uuid, config)
+    return out
+
+
+def _failed(session: Session, uuid: str, config: Config) -> str:
+    log.exception("reconciliation failed", extra={"visit_uuid": uuid})
+    with write_transaction(session):
+        visit = session.get(Visit, uuid)
+        if visit is None:
+            return "missing"
+        visit.status = "failed" if visit.attempts >= config.max_attempts else "queued"
+        visit.error = "reconciliation raised an error; see the worker's log"
+        visit.queued_at = utcnow()
+        return visit.status
+
+
+def requeue_expired_holds(session: Session, config: Config = DEFAULT,
+                          now: dt.datetime | None = None) -> int:
+    """Queue held visits whose hold has run out, to be forced through."""
+    now = now or utcnow()
+    limit = now - dt.timedelta(days=config.backlog_hold_days)
+    with write_transaction(session):
+        return session.execute(update(Visit).where(Visit.status == "held",
+                                                   Visit.received_at <= limit)
+                               .values(status="queued", queued_at=now)).rowcount
+
+
+def run_once(session: Session, worker: str | None = None, limit: int = 200,
+             config: Config = DEFAULT, now: dt.datetime | None = None) -> dict[str, str]:
+    """Claim up to ``limit`` queued visits and reconcile them; return uuid -> status."""
+    uuids = claim(session, worker or worker_name(), limit=limit)
+    return process_visits(session, uuids, config=config, now=now) if uuids else {}
+
+
+def drain(session: Session, worker: str | None = None, limit: int = 200,
+          config: Config = DEFAULT, max_seconds: float | None = None) -> int:
+    """Reconcile until the queue is empty (or ``max_seconds`` pass); return how many."""
+    requeue_expired_holds(session, config)
+    worker = worker or worker_name()
+    started, total = time.monotonic(), 0
+    while True:
+        done = run_once(session, worker, limit, config)
+        total += len(done)
+        if not done or (max_seconds is not None and time.monotonic() - started > max_seconds):
+            return total
