@@ -102,5 +102,7 @@ def cli(households: int):
             if not line.startswith("#"):
                 username, role, password = line.split("\t")
                 click.echo(f"  {username:<34} {role:<11} {password}")
-        click.echo("\nAPI: POST http://127.0.0.1:5000/api/v1/auth/token "
+        # make run passes HOST and PORT on to here, so the hint names the address it serves.
+        where = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
+        click.echo(f"\nAPI: POST http://{where}/api/v1/auth/token "
                    '{"username", "password", "device_id"}')

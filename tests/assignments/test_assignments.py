@@ -103,3 +103,38 @@ def test_rounds_are_listed_and_validated(client, team, round_id):
     assert backwards.status_code == 422
     assert client.post("/api/v1/rounds", headers=team["ani"], json={
         "name": "Mine", "starts_on": "2026-03-01", "ends_on": "2026-04-01"}).status_code == 403
+
+
+def test_status_moves_along_reaches_the_phone_and_filters_the_list(client, team, round_id,
+                                                                  assign, pull, db):
+    """pending -> visited -> returned (with a note) -> done; the phone sees each move."""
+    import pytest
+
+    from server.extensions import db as _db
+    from sync.assignments import AssignmentError, set_status
+    from sync.db import write_transaction
+
+    assign(round_id, "ani", household_ids=["KLG-A1", "KLG-A2"])
+    _, cursor = pull("ani")
+    steps = (("visited", None, None), ("returned", "Foto rumah buram", "Foto rumah buram"),
+             ("done", None, "Foto rumah buram"))  # a move without a note keeps the last one
+    for status, note, kept in steps:
+        with write_transaction(_db.session):
+            set_status(_db.session, round_id, "KLG-A1", status, note=note)
+        changes, cursor = pull("ani", cursor)
+        assert [(c["type"], c["op"], c["data"]["status"]) for c in changes] == [
+            ("assignment", "upsert", status)]
+        assert changes[0]["data"]["note"] == kept
+    listed = client.get(f"/api/v1/assignments?round_id={round_id}&status=done",
+                        headers=team["spv"]).get_json()["items"]
+    assert [(a["household_id"], a["status"]) for a in listed] == [("KLG-A1", "done")]
+    pending = client.get("/api/v1/assignments?status=pending", headers=team["ani"]).get_json()
+    assert [a["household_id"] for a in pending["items"]] == ["KLG-A2"]
+    bad = client.get("/api/v1/assignments?status=lost", headers=team["spv"])
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "validation_failed"
+    with pytest.raises(AssignmentError) as refused:
+        set_status(_db.session, round_id, "KLG-A1", "lost")
+    assert refused.value.status == 422
+    with pytest.raises(AssignmentError) as missing:
+        set_status(_db.session, round_id, "KLG-B1", "done")
+    assert missing.value.status == 404
