@@ -10,8 +10,9 @@ What the base data looks like (documented in docs/registry.md): family sizes 1-1
 about 4.5; NIKs that agree with sex and birth date, from the family's kecamatan (85%), another
 Jakarta kecamatan (7%) or another province (8%), unique; unique KK numbers; points uniformly
 inside the kelurahan polygon; desil skewed low; Regsosek codes drawn by desil; aid following
-desil. The base obeys the rules reconciliation checks (desil 1-4 always receive some aid, no aid
-goes to a family with a car or a PNS/TNI/Polri/BUMN member), so every breach in the output is
+desil. The base obeys the rules reconciliation checks (desil 1-4 always receive some aid, PKH only
+up to desil 4 and BPNT/PBI-JK only up to desil 5, no aid goes to a family with a car or a
+PNS/TNI/Polri/BUMN member), so every breach in the output is
 one of the planted anomalies listed in ``ANOMALY_SHARES`` and written to the answer file.
 """
 
@@ -132,9 +133,13 @@ PEKERJAAN = _weighted({0: 30, 1: 18, 2: 3, 3: 1, 4: 33, 6: 1, 7: 12, 8: 2})
 HEAD_AGE = _weighted({(22, 29): 10, (30, 39): 25, (40, 49): 27, (50, 59): 20, (60, 69): 12,
                       (70, 85): 6})
 ORIGIN = _weighted({p: 12 - i for i, p in enumerate(ORIGIN_PROVINCES)})
-# Program receipt by desil band: (pkh, bpnt, pbi_jk, bansos_daerah) probabilities.
-PROGRAMS = {1: (0.55, 0.75, 0.92, 0.35), 2: (0.30, 0.55, 0.80, 0.20),
-            3: (0.05, 0.15, 0.35, 0.05), 4: (0.0, 0.0, 0.03, 0.0)}
+# Program receipt by desil: (pkh, bpnt, pbi_jk, bansos_daerah) probabilities. They respect the
+# targeting thresholds reconciliation checks (sync.reconcile.config): PKH only up to desil 4,
+# BPNT/Sembako and PBI-JK only up to desil 5; above that only the province's own aid.
+PROGRAMS = {1: (0.55, 0.75, 0.92, 0.35), 2: (0.55, 0.75, 0.92, 0.35),
+            3: (0.30, 0.55, 0.80, 0.20), 4: (0.30, 0.55, 0.80, 0.20),
+            5: (0.0, 0.15, 0.35, 0.05), 6: (0.0, 0.0, 0.0, 0.05)}
+NO_PROGRAMS = (0.0, 0.0, 0.0, 0.0)  # desil 7-10
 
 
 def _band(desil: int) -> int:
@@ -319,7 +324,7 @@ class _Families:
         if car or pns or anomaly == "exclusion_no_aid":
             programs = [False, False, False, False]
         else:
-            programs = [rng.random() < p for p in PROGRAMS[band]]
+            programs = [rng.random() < p for p in PROGRAMS.get(desil, NO_PROGRAMS)]
             if band <= 2 and not any(programs):
                 programs[2] = True  # desil 1-4 always get something: at least PBI-JK
         aid = any(programs)

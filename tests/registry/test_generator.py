@@ -116,6 +116,19 @@ def test_aid_rule_breaches_are_exactly_the_planted_ones(sample):
     assert excluded == planted["exclusion_no_aid"]
 
 
+def test_clean_families_respect_the_targeting_thresholds(sample):
+    """PKH only up to desil 4, BPNT and PBI-JK only up to desil 5 (the issue's thresholds in
+    sync.reconcile.config): only the planted aid_with_car/aid_with_pns families break them."""
+    families, anomalies = sample
+    planted = {a["id_keluarga"] for a in anomalies if a["kind"].startswith("aid_with")}
+    above = {f["id_keluarga"] for f in families
+             if (f["program"]["pkh"] and f["desil"] > 4)
+             or ((f["program"]["bpnt"] or f["program"]["pbi_jk"]) and f["desil"] > 5)}
+    assert above <= planted
+    desil5 = [f for f in families if f["desil"] == 5 and f["id_keluarga"] not in planted]
+    assert any(f["program"]["pbi_jk"] for f in desil5)  # desil 5 still gets some PBI-JK
+
+
 def test_the_extract_looks_like_jakarta_poor_households(sample):
     families, _ = sample
     sizes = [len(f["anggota"]) for f in families]
