@@ -1,0 +1,282 @@
+"""The reconciliation worker on a real database: outcomes, write-back, audit, feed, holds."""
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from sync.models import (
+    Assignment,
+    Conflict,
+    FeedEntry,
+    VerifiedChange,
+    VerifiedRecord,
+    VerifiedVersion,
+    Visit,
+)
+from sync.reconcile.worker import process_visits
+from sync.registry import apply_changes
+
+
+def visit_row(db, uuid) -> Visit:
+    db.commit()  # end the read snapshot: other sessions may have written
+    return db.get(Visit, uuid)
+
+
+def conflicts(db, uuid=None) -> list[Conflict]:
+    q = select(Conflict).order_by(Conflict.id)
+    if uuid:
+        q = q.where(Conflict.visit_uuid == uuid)
+    return list(db.scalars(q))
+
+
+def assignment(db, hid="KLG-A1") -> Assignment:
+    db.commit()
+    return db.scalar(select(Assignment).where(Assignment.household_id == hid))
+
+
+def feed_types(db, user_id) -> set[tuple[str, str]]:
+    return {(e.type, e.entity_id) for e in db.scalars(
+        select(FeedEntry).where(FeedEntry.user_id == user_id))}
+
+
+def test_a_visit_that_confirms_the_record_is_verified(db, located, deliver, reconcile):
+    v, images = located()
+    assert deliver((v, images))[0]["status"] == "waiting_photos"  # photos came after the push
+    assert reconcile() == 1
+    row = visit_row(db, v["uuid"])
+    assert row.status == "verified"
+    assert conflicts(db) == []
+    assert "rumah.lantai" in row.comparison["confirmed"]
+    assert row.comparison["proposed"] == {} and row.result_version == 1
+    a = assignment(db)
+    assert (a.status, a.review_state) == ("done", "verified")
+    # the phone is told its assignment is done
+    seq_before = db.scalar(select(func.max(FeedEntry.seq)))
+    assert ("assignment", f"{a.round_id}:KLG-A1") in feed_types(db, a.enumerator_id)
+    assert seq_before is not None
+
+
+def test_a_change_needing_review_is_flagged_and_not_written_back(db, located, deliver,
+                                                                 reconcile):
+    v, images = located()
+    v["answers"]["rumah"]["lantai"] = 8  # earth floor instead of cement
+    deliver((v, images))
+    reconcile()
+    row = visit_row(db, v["uuid"])
+    assert row.status == "needs_review"
+    [c] = [c for c in conflicts(db) if c.kind == "field_mismatch"]
+    assert (c.field, c.registry_value, c.visit_value, c.severity) == ("rumah.lantai", 6, 8, "soft")
+    assert (c.household_id, c.kelurahan, c.kecamatan, c.status) == (
+        "KLG-A1", "31.73.01.1001", "31.73.01", "open")
+    assert c.record_version == 1 and c.round_id == row.round_id
+    record = db.get(VerifiedRecord, "KLG-A1")
+    assert record.version == 1 and record.doc["rumah"]["lantai"] == 6
+    assert row.comparison["proposed"] == {"rumah.lantai": 8}
+    a = assignment(db)
+    assert (a.status, a.review_state) == ("visited", "needs_review")
+
+
+def test_an_auto_accepted_change_is_applied_with_audit_and_feed(db, located, deliver,
+                                                               reconcile):
+    v, images = located()
+    v["answers"]["alamat"] = "Jl. Kamal Raya No. 14"
+    deliver((v, images))
+    reconcile()
+    row = visit_row(db, v["uuid"])
+    assert row.status == "verified" and row.comparison["applied"] == {
+        "alamat": "Jl. Kamal Raya No. 14"}
+    record = db.get(VerifiedRecord, "KLG-A1")
+    assert record.version == 2 == row.result_version
+    assert record.doc["alamat"] == "Jl. Kamal Raya No. 14"
+    version = db.scalar(select(VerifiedVersion).where(VerifiedVersion.household_id == "KLG-A1",
+                                                      VerifiedVersion.version == 2))
+    assert (version.source, version.visit_uuid, version.actor_id) == (
+        "visit", v["uuid"], row.enumerator_id)
+    assert version.doc["alamat"] == "Jl. Kamal Raya No. 14"  # snapshot kept for later bases
+    [change] = db.scalars(select(VerifiedChange).where(VerifiedChange.version_id == version.id))
+    assert (change.path, change.old_value, change.new_value) == (
+        "alamat", "Jl. Kamal Raya No. 12", "Jl. Kamal Raya No. 14")
+    assert ("household", "KLG-A1") in feed_types(db, row.enumerator_id)
+
+
+def test_reconciling_a_visit_twice_creates_nothing_new(db, located, deliver, reconcile):
+    v, images = located()
+    v["answers"]["rumah"]["lantai"] = 8
+    v["answers"]["alamat"] = "Jl. Baru 1"
+    deliver((v, images))
+    reconcile()
+    before = [(c.kind, c.field) for c in conflicts(db)]
+    versions = db.scalar(select(func.count()).select_from(VerifiedVersion))
+    row = visit_row(db, v["uuid"])
+    row.status = "processing"
+    db.commit()
+    assert process_visits(db, [v["uuid"]]) == {v["uuid"]: "needs_review"}
+    assert [(c.kind, c.field) for c in conflicts(db)] == before
+    assert db.scalar(select(func.count()).select_from(VerifiedVersion)) == versions
+
+
+def test_a_record_changed_since_the_base_is_a_concurrent_update(db, located, deliver,
+                                                                reconcile):
+    v, images = located()  # base_version 1, lantai 6 as recorded
+    v["answers"]["rumah"]["lantai"] = 8
+    apply_changes(db, "KLG-A1", {"rumah.lantai": 2}, source="review", actor_id=None)
+    db.commit()
+    deliver((v, images))
+    reconcile()
+    [c] = [c for c in conflicts(db) if c.field == "rumah.lantai" and c.kind != "exclusion_error"]
+    assert (c.kind, c.severity) == ("concurrent_update", "hard")
+    assert (c.base_value, c.registry_value, c.visit_value) == (6, 2, 8)
+    assert visit_row(db, v["uuid"]).status == "needs_review"
+
+
+def test_a_visit_that_did_not_see_a_change_is_a_soft_concurrent_update(db, located, deliver,
+                                                                       reconcile):
+    v, images = located()  # lantai 6 as the base
+    apply_changes(db, "KLG-A1", {"rumah.lantai": 2}, source="review", actor_id=None)
+    db.commit()
+    deliver((v, images))
+    reconcile()
+    [c] = [c for c in conflicts(db) if c.kind == "concurrent_update"]
+    assert (c.field, c.severity) == ("rumah.lantai", "soft")
+
+
+def chain(located, n=2):
+    """Visits of one offline chain (one branch): the second built on the first."""
+    first, img1 = located()
+    second, img2 = located()
+    second["branch_id"] = first["branch_id"]
+    second["trunk_version"] = first["trunk_version"]
+    second["base_version"] = first["base_version"] + 1
+    second["started_at"] = "2026-02-04T09:00:00+07:00"
+    second["ended_at"] = "2026-02-04T09:25:00+07:00"
+    return (first, img1), (second, img2)
+
+
+def test_a_visit_whose_chain_predecessor_is_missing_is_held_then_released(
+        db, located, deliver, reconcile):
+    (first, img1), (second, img2) = chain(located)
+    deliver((second, img2))
+    reconcile()
+    row = visit_row(db, second["uuid"])
+    assert row.status == "held" and "previous visit" in row.hold_reason
+    deliver((first, img1))
+    reconcile()
+    assert visit_row(db, first["uuid"]).status in ("verified", "needs_review")
+    row = visit_row(db, second["uuid"])
+    assert row.status in ("verified", "needs_review") and row.hold_reason is None
+    # built on the server version the first visit left
+    assert row.comparison["base_version"] == visit_row(db, first["uuid"]).result_version
+
+
+def test_a_held_visit_is_forced_through_after_the_hold_and_flagged(db, located, deliver,
+                                                                   reconcile):
+    (_, _), (second, img2) = chain(located)
+    deliver((second, img2))
+    reconcile()
+    assert visit_row(db, second["uuid"]).status == "held"
+    row = visit_row(db, second["uuid"])
+    row.received_at = row.received_at - dt.timedelta(days=6)
+    db.commit()
+    reconcile()
+    row = visit_row(db, second["uuid"])
+    assert row.status == "needs_review"
+    assert [c.kind for c in conflicts(db, second["uuid"])] == ["out_of_order"]
+
+
+def test_one_bad_visit_never_costs_its_neighbours(db, located, deliver, reconcile):
+    good, g_img = located()
+    bad, b_img = located("KLG-A1")
+    bad["started_at"] = "2026-02-05T09:00:00+07:00"
+    bad["ended_at"] = "2026-02-05T09:25:00+07:00"
+    deliver((good, g_img), (bad, b_img))
+    row = visit_row(db, bad["uuid"])
+    row.answers = ["not", "an", "object"]  # stored data no rule can read
+    db.commit()
+    reconcile()
+    assert visit_row(db, good["uuid"]).status in ("verified", "needs_review")
+    row = visit_row(db, bad["uuid"])
+    assert row.status in ("queued", "failed") and row.error
+    for _ in range(6):  # retried until it is set aside
+        reconcile()
+    assert visit_row(db, bad["uuid"]).status == "failed"
+
+
+def test_the_same_photo_at_another_family_is_flagged(db, located, deliver, reconcile):
+    v1, images1 = located("KLG-A1")
+    deliver((v1, images1))
+    v2, images2 = located("KLG-A2")
+    reused = v2["photos"][0]
+    del images2[reused["field"]]
+    reused["sha256"] = v1["photos"][0]["sha256"]  # the same bytes, another family
+    assert deliver((v2, images2), who="budi")[0]["status"] in ("accepted", "waiting_photos")
+    reconcile()
+    assert visit_row(db, v1["uuid"]).status == "verified"
+    assert visit_row(db, v2["uuid"]).status == "needs_review"
+    [c] = [c for c in conflicts(db, v2["uuid"]) if c.kind == "photo_reused"]
+    assert (c.severity, c.field, c.registry_value) == ("hard", reused["field"], ["KLG-A1"])
+
+
+def test_several_workers_share_the_queue_without_processing_a_visit_twice(
+        app, db, located, deliver):
+    from server.extensions import db as flask_db
+    from sync.reconcile.worker import drain
+
+    pairs = [located() for _ in range(12)]
+    for i, (v, _) in enumerate(pairs):
+        v["started_at"] = f"2026-02-03T{8 + i // 2:02d}:{(i % 2) * 30:02d}:00+07:00"
+        v["ended_at"] = f"2026-02-03T{8 + i // 2:02d}:{(i % 2) * 30 + 20:02d}:00+07:00"
+    deliver(*pairs)
+    errors = []
+
+    def work(name):
+        with app.app_context():
+            session = flask_db.session
+            try:
+                drain(session, worker=name, limit=2)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                session.remove()
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rows = [visit_row(db, v["uuid"]) for v, _ in pairs]
+    assert all(r.status in ("verified", "needs_review") for r in rows)
+    assert all(r.attempts == 1 for r in rows)
+    # each finding once per visit, whichever worker stored it
+    keys = [(c.visit_uuid, c.key) for c in conflicts(db)]
+    assert len(keys) == len(set(keys))
+
+
+def test_cli_reconcile_run_once(db, runner, located, deliver):
+    v, images = located()
+    deliver((v, images))
+    result = runner.invoke(args=["reconcile", "run", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "reconciled 1 visits" in result.output
+    assert visit_row(db, v["uuid"]).status == "verified"
+    status = runner.invoke(args=["reconcile", "status"])
+    assert "verified: 1" in status.output
+
+
+@pytest.mark.parametrize("code", [3, 6])
+def test_a_family_not_found_needs_review(db, located, deliver, reconcile, code, field):
+    from forms.prefill import example_visit
+
+    v, images = located()
+    v["answers"] = {"hasil_kunjungan": code, "lokasi": v["answers"]["lokasi"],
+                    "foto_depan": v["answers"].get("foto_depan")}
+    v["photos"] = [p for p in v["photos"] if p["field"] == "foto_depan"]
+    images = {k: d for k, d in images.items() if k == "foto_depan"}
+    assert example_visit  # the full form is the fixture's; this one ends early
+    results = deliver((v, images))
+    if results[0]["status"] == "rejected":
+        pytest.skip(f"form v1 wants more for result {code}: {results[0]['errors'][:1]}")
+    reconcile()
+    assert "household_not_found" in {c.kind for c in conflicts(db, v["uuid"])}
