@@ -36,6 +36,7 @@ def register_blueprints(app: Flask) -> None:
         health,
         households,
         photos,
+        progress,
         rounds,
         sync,
         users,
@@ -43,6 +44,6 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (health, auth, users, areas, forms, households, rounds, assignments, sync,
-                   photos, visits):
+                   photos, visits, progress):
         api.register_blueprint(module.blp)
     app.before_request(_require_json_bodies)

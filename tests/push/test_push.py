@@ -65,6 +65,31 @@ def test_duplicates_reuse_rejections_and_neighbours(field, db):
     assert db.scalar(select(func.count()).select_from(SyncBatch)) == 4
 
 
+def test_no_nik_kk_or_name_reaches_a_log_line_or_an_error_message(field, caplog):
+    """Pushing good and broken personal data logs none of it, and the errors do not echo it."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    good, _ = field.visit()
+    bad, _ = field.visit()
+    member = bad["answers"]["anggota"][0]
+    member["nik"] = member["nik"][:15]  # 15 digits: wrong length
+    bad["answers"]["no_kk"] = bad["answers"]["no_kk"][:-1] + "x"
+    other, _ = field.visit("KLG-A2")  # not assigned to ani
+    response = field.push([good, bad, other])
+    statuses = [r["status"] for r in results(response)]
+    assert statuses == ["waiting_photos", "rejected", "rejected"]
+    body = json.dumps(response.get_json()["results"][1:])
+    secrets = {member["nik"], bad["answers"]["no_kk"], member["nama"]}
+    for visit in (good, other):
+        secrets |= {m["nik"] for m in visit["answers"]["anggota"]}
+        secrets |= {m["nama"] for m in visit["answers"]["anggota"]}
+        secrets.add(visit["answers"]["no_kk"])
+    assert not [s for s in secrets if s in body]
+    assert "tapak.request" in caplog.text
+    assert not [s for s in secrets if s in caplog.text]
+
+
 def test_key_order_and_spacing_do_not_change_identity(field):
     visit, _ = field.visit()
     results(field.push([visit]))
