@@ -32,9 +32,12 @@ def register_blueprints(app: Flask) -> None:
         areas,
         assignments,
         auth,
+        conflicts,
+        exports,
         forms,
         health,
         households,
+        media,
         photos,
         progress,
         rounds,
@@ -44,6 +47,6 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (health, auth, users, areas, forms, households, rounds, assignments, sync,
-                   photos, visits, progress):
+                   photos, visits, progress, conflicts, media, exports):
         api.register_blueprint(module.blp)
     app.before_request(_require_json_bodies)

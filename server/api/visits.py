@@ -3,7 +3,7 @@
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from server.auth import login_required
 from server.extensions import db
@@ -40,3 +40,37 @@ class VisitDetail(MethodView):
     def get(self, uuid):
         """The visit, its status and its conflicts; 404 outside the caller's reach."""
         return service.visit_detail(db.session, g.user, uuid)
+
+
+class VisitReviewSchema(Schema):
+    decision = fields.String(required=True,
+                             validate=validate.OneOf(["approve", "reject", "return"]))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class VisitReviewedSchema(Schema):
+    uuid = fields.String()
+    household_id = fields.String()
+    decision = fields.String()
+    status = fields.String()
+    note = fields.String(allow_none=True)
+    reviewed_by = fields.String()
+    reviewed_at = fields.DateTime()
+    verified_version = fields.Integer()
+    applied = fields.List(fields.String())
+    resolved = fields.List(fields.Integer())
+    dismissed = fields.List(fields.Integer())
+    assignment = fields.Dict(allow_none=True)
+
+
+@blp.route("/<uuid>/review")
+class VisitReview(MethodView):
+    @login_required("supervisor", "admin")
+    @blp.arguments(VisitReviewSchema)
+    @blp.response(200, VisitReviewedSchema)
+    @blp.alt_response(409, description="The visit is no longer under review (stale view)")
+    def post(self, body, uuid):
+        """Approve, reject or return (to the enumerator's phone, with the note) a visit."""
+        from server.services.review import review_visit
+
+        return review_visit(db.session, g.user, uuid, body["decision"], note=body["note"])

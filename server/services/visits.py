@@ -48,5 +48,11 @@ def visit_detail(session: Session, user: User, uuid: str) -> dict:
         "photos": [{"field": p.field, "sha256": p.sha256, "filename": p.filename}
                    for p in photos],
         "missing_photos": missing_photos(session, uuid),
-        "conflicts": [],
+        "conflicts": _conflicts(session, user, uuid),
     }
+
+
+def _conflicts(session: Session, user: User, uuid: str) -> list[dict]:
+    from server.services.conflicts import visit_conflicts
+
+    return visit_conflicts(session, user, uuid)

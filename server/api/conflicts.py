@@ -1,0 +1,171 @@
+"""The review queue: conflicts listed, shown, resolved (one or in bulk) and reopened."""
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from server.auth import login_required
+from server.extensions import db
+from server.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from server.services import conflicts as service
+from server.services import review
+from sync.models.conflict import CONFLICT_STATUSES, DECISIONS
+
+blp = Blueprint("conflicts", __name__, url_prefix="/api/v1/conflicts",
+                description="Conflicts (the review queue)")
+
+REVIEWERS = ("supervisor", "admin")
+KECAMATAN = validate.Regexp(r"^\d\d\.\d\d\.\d\d$")
+KELURAHAN = validate.Regexp(r"^\d\d\.\d\d\.\d\d\.\d{4}$")
+NOTE = validate.Length(max=2000)
+
+
+class ConflictQuerySchema(Schema):
+    status = fields.String(load_default="open",
+                           validate=validate.OneOf([*CONFLICT_STATUSES, "all"]))
+    kind = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
+    kecamatan = fields.String(load_default=None, validate=KECAMATAN)
+    kelurahan = fields.String(load_default=None, validate=KELURAHAN)
+    household_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    visit_uuid = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    sort = fields.String(load_default="newest", validate=validate.OneOf(service.SORTS))
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
+    cursor = fields.String(load_default=None)
+
+
+class ConflictSchema(Schema):
+    id = fields.Integer()
+    household_id = fields.String()
+    visit_uuid = fields.String(allow_none=True)
+    round_id = fields.Integer(allow_none=True)
+    kind = fields.String()
+    severity = fields.String()
+    field = fields.String(allow_none=True)
+    registry_value = fields.Raw(allow_none=True)
+    visit_value = fields.Raw(allow_none=True)
+    base_value = fields.Raw(allow_none=True)
+    message = fields.String()
+    status = fields.String()
+    resolution = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    escalated_at = fields.DateTime(allow_none=True)
+    kecamatan = fields.String()
+    kelurahan = fields.String()
+
+
+class ConflictPageSchema(Schema):
+    items = fields.List(fields.Nested(ConflictSchema))
+    next_cursor = fields.String(allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                         metadata={"description": "per kind, for every filter but kind"})
+    total = fields.Integer()
+
+
+class ConflictDetailSchema(ConflictSchema):
+    detail = fields.Dict(allow_none=True)
+    record_version = fields.Integer(allow_none=True)
+    resolution_value = fields.Raw(allow_none=True)
+    note = fields.String(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    visit = fields.Dict(allow_none=True)
+    registered_location = fields.Dict(allow_none=True)
+    photos = fields.List(fields.Dict(), metadata={"description": "signed, expiring URLs"})
+    history = fields.List(fields.Dict())
+    decisions = fields.List(fields.Dict())
+    map_svg = fields.String()
+
+
+class ResolveSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+    value = fields.Raw(load_default=None, allow_none=True)
+    note = fields.String(load_default=None, allow_none=True, validate=NOTE)
+
+
+class ResolvedSchema(ConflictSchema):
+    resolution_value = fields.Raw(allow_none=True)
+    note = fields.String(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    verified_version = fields.Integer()
+    applied = fields.List(fields.String())
+    visit = fields.Dict(allow_none=True)
+    reopened_from = fields.Dict()
+
+
+class BulkResolveSchema(Schema):
+    ids = fields.List(fields.Integer(), required=True,
+                      validate=validate.Length(min=1, max=review.MAX_BULK))
+    decision = fields.String(required=True, validate=validate.OneOf(review.BULK_DECISIONS))
+    note = fields.String(load_default=None, allow_none=True, validate=NOTE)
+
+
+class BulkReportSchema(Schema):
+    status = fields.String(metadata={"description": "OK, WARNING (some failed) or ERROR"})
+    stats = fields.Dict()
+    results = fields.List(fields.Dict())
+
+
+class ReopenSchema(Schema):
+    note = fields.String(load_default=None, allow_none=True, validate=NOTE)
+
+
+@blp.route("")
+class Conflicts(MethodView):
+    @login_required(*REVIEWERS)
+    @blp.arguments(ConflictQuerySchema, location="query")
+    @blp.response(200, ConflictPageSchema)
+    def get(self, query):
+        """Conflicts in the caller's areas, newest first by default; values masked."""
+        return service.list_conflicts(db.session, g.user, **query)
+
+
+@blp.route("/<int:conflict_id>")
+class ConflictDetail(MethodView):
+    @login_required(*REVIEWERS)
+    @blp.response(200, ConflictDetailSchema)
+    def get(self, conflict_id):
+        """Values whole, the visit's photos (signed URLs), the family's history, the map."""
+        return service.conflict_detail(db.session, g.user, conflict_id)
+
+
+@blp.route("/<int:conflict_id>/resolve")
+class Resolve(MethodView):
+    @login_required(*REVIEWERS)
+    @blp.arguments(ResolveSchema)
+    @blp.response(200, ResolvedSchema)
+    @blp.alt_response(409, description="No longer open: someone decided first")
+    def post(self, body, conflict_id):
+        """Decide: accept_visit, keep_registry or set_value (with value), and a note."""
+        return review.resolve_conflict(db.session, g.user, conflict_id, body["decision"],
+                                       value=body["value"], note=body["note"])
+
+
+@blp.route("/<int:conflict_id>/reopen")
+class Reopen(MethodView):
+    @login_required(*REVIEWERS)
+    @blp.arguments(ReopenSchema)
+    @blp.response(200, ResolvedSchema)
+    @blp.alt_response(409, description="Open already, or its visit was rejected or returned")
+    def post(self, body, conflict_id):
+        """Open a decided conflict again; the version its decision wrote is not undone."""
+        return review.reopen_conflict(db.session, g.user, conflict_id, note=body["note"])
+
+
+@blp.route("/resolve")
+class BulkResolve(MethodView):
+    @login_required(*REVIEWERS)
+    @blp.arguments(BulkResolveSchema)
+    @blp.response(200, BulkReportSchema)
+    def post(self, body):
+        """Resolve many conflicts with one decision; each id stands alone (a per-id report)."""
+        results = review.bulk_resolve(db.session, g.user, body["ids"], body["decision"],
+                                      note=body["note"])
+        failed = sum(1 for r in results if r["status"] == "error")
+        status = "OK" if not failed else ("ERROR" if failed == len(results) else "WARNING")
+        return {"status": status,
+                "stats": {"resolved": len(results) - failed, "failed": failed,
+                          "total": len(results)},
+                "results": results}
