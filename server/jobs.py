@@ -6,6 +6,7 @@ opens an application context, so it has the app's settings and database session.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -39,6 +40,44 @@ def reconcile(app: Flask) -> int:
     return n
 
 
+def escalate_conflicts(app: Flask) -> int:
+    """Flag conflicts open longer than ESCALATE_AFTER_DAYS (listed at /progress/escalated)."""
+    from server.extensions import db
+    from sync.db import write_transaction
+    from sync.progress import escalate
+
+    with app.app_context():
+        with write_transaction(db.session):
+            n = escalate(db.session, dt.timedelta(days=app.config["ESCALATE_AFTER_DAYS"]))
+        db.session.remove()
+    log.info("conflicts escalated", extra={"escalated": n})
+    return n
+
+
+def backup(app: Flask) -> dict:
+    """SQLite: an online backup into BACKUP_DIR, pruned to BACKUP_KEEP_DAYS; PostgreSQL: none."""
+    from server.extensions import db
+    from sync.backup import backup_sqlite
+
+    with app.app_context():
+        url = db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        log.info("backup skipped: PostgreSQL is backed up with pg_dump, outside Tapak")
+        return {"skipped": "not sqlite"}
+    result = backup_sqlite(url.database, app.config["BACKUP_DIR"],
+                           app.config["BACKUP_KEEP_DAYS"])
+    log.info("backup written", extra={"bytes": result["bytes"], "pruned": len(result["pruned"])})
+    return result
+
+
+def _progress_jobs(scheduler: BlockingScheduler, app: Flask) -> None:
+    """The escalation and backup jobs (issue 8)."""
+    scheduler.add_job(escalate_conflicts, "cron", minute=5, args=[app],
+                      id="escalate_conflicts", name="escalate conflicts open too long (hourly)")
+    scheduler.add_job(backup, "cron", hour=20, minute=0, args=[app],
+                      id="backup", name="SQLite online backup (03:00 WIB)")
+
+
 def build_scheduler(app: Flask) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True,
                                                                "max_instances": 1})
@@ -46,4 +85,5 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
                       id="photos_cleanup", name="remove unreferenced photos (02:30 WIB)")
     scheduler.add_job(reconcile, "interval", seconds=10, args=[app],
                       id="reconcile", name="reconcile queued visits")
+    _progress_jobs(scheduler, app)
     return scheduler
