@@ -77,6 +77,7 @@ def located(field, db):
         k = db.get(Keluarga, household_id)
         v["location"] = {"lat": k.lat, "lon": k.lon, "accuracy_m": 8}
         v["answers"]["lokasi"] = dict(v["location"])
+        v["trunk_version"] = v["base_version"]  # each visit starts its own offline chain
         return v, images
 
     return make

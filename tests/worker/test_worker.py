@@ -206,6 +206,7 @@ def test_one_bad_visit_never_costs_its_neighbours(db, located, deliver, reconcil
 def test_the_same_photo_at_another_family_is_flagged(db, located, deliver, reconcile):
     v1, images1 = located("KLG-A1")
     deliver((v1, images1))
+    reconcile()
     v2, images2 = located("KLG-A2")
     reused = v2["photos"][0]
     del images2[reused["field"]]
@@ -280,3 +281,35 @@ def test_a_family_not_found_needs_review(db, located, deliver, reconcile, code, 
         pytest.skip(f"form v1 wants more for result {code}: {results[0]['errors'][:1]}")
     reconcile()
     assert "household_not_found" in {c.kind for c in conflicts(db, v["uuid"])}
+
+
+def test_a_newer_import_touching_a_locally_changed_field_is_upstream_changed(
+        db, located, deliver, reconcile, extract, tmp_path):
+    import json
+
+    from sync.importer import import_extract
+
+    v, images = located()
+    v["answers"]["alamat"] = "Jl. Kamal Raya No. 14"  # auto-accepted: a local change
+    deliver((v, images))
+    reconcile()
+    assert db.get(VerifiedRecord, "KLG-A1").local_changes
+    rows = [json.loads(line) for line in extract.read_text().splitlines()]
+    rows[0]["alamat"] = "Jl. Kamal Raya No. 16"  # DTSEN's newer extract moves it too
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    import_extract(db, newer, label="newer", rejects=tmp_path / "rej.jsonl")
+    db.commit()
+    record = db.get(VerifiedRecord, "KLG-A1")
+    assert record.upstream_version == 2 and record.doc["alamat"] == "Jl. Kamal Raya No. 14"
+    again, images = located()
+    again["answers"]["alamat"] = "Jl. Kamal Raya No. 18"
+    again["started_at"], again["ended_at"] = "2026-02-06T09:00:00+07:00", "2026-02-06T09:30:00+07:00"
+    from sync.assignments import set_status
+
+    set_status(db, assignment(db).round_id, "KLG-A1", "returned", note="check the address")
+    db.commit()
+    assert deliver((again, images))[0]["status"] in ("accepted", "waiting_photos")
+    reconcile()
+    [c] = [c for c in conflicts(db, again["uuid"]) if c.kind == "upstream_changed"]
+    assert (c.field, c.severity) == ("alamat", "hard")
