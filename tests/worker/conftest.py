@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import shape
 
 from sync.areas import KELURAHAN_GEOJSON
-from tests.push.conftest import field, jpeg, sha  # noqa: F401  (fixtures and helpers)
+from tests.push.conftest import field, jpeg, sha  # noqa: F401, F811  (fixtures, helpers)
 from tests.reconcile.conftest import family
 
 
@@ -53,7 +53,7 @@ def reconcile(db):
 
 
 @pytest.fixture
-def deliver(field):
+def deliver(field):  # noqa: F811
     """Push visits and upload their photos, as a phone would; return the push results."""
 
     def go(*pairs, who="ani"):
@@ -68,7 +68,7 @@ def deliver(field):
 
 
 @pytest.fixture
-def located(field, db):
+def located(field, db):  # noqa: F811
     """A visit at the family's registered point (the fixture visit's point is elsewhere)."""
     from sync.models.registry import Keluarga
 

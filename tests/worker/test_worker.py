@@ -304,7 +304,8 @@ def test_a_newer_import_touching_a_locally_changed_field_is_upstream_changed(
     assert record.upstream_version == 2 and record.doc["alamat"] == "Jl. Kamal Raya No. 14"
     again, images = located()
     again["answers"]["alamat"] = "Jl. Kamal Raya No. 18"
-    again["started_at"], again["ended_at"] = "2026-02-06T09:00:00+07:00", "2026-02-06T09:30:00+07:00"
+    again["started_at"] = "2026-02-06T09:00:00+07:00"
+    again["ended_at"] = "2026-02-06T09:30:00+07:00"
     from sync.assignments import set_status
 
     set_status(db, assignment(db).round_id, "KLG-A1", "returned", note="check the address")
