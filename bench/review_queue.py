@@ -1,0 +1,209 @@
+"""Benchmark: the supervisor's review queue and progress dashboard at province scale (issue 8).
+
+Setup (bulk SQL, as bench/pull_feed.py does; the progress triggers run during it): 1,000,000
+families over the ten priority kecamatan, 300,000 of them assigned in one round with mixed
+statuses and review states, and 200,000 open conflicts of mixed kinds. Measures in-process
+through Flask's test client (only server time counts), as a supervisor holding all of Jakarta:
+- the queue page ``GET /api/v1/conflicts?kelurahan=<code>&limit=50`` (random kelurahan);
+- the dashboard ``GET /api/v1/progress?level=kecamatan`` and ``level=kelurahan&parent=``.
+
+    .venv/bin/python -m bench.review_queue [--households 1000000] [--conflicts 200000]
+        [--assigned 300000] [--database-url URL] [--sample 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bench.pull_feed import OUT, percentile
+
+KINDS = ("photo_reused", "location_far", "location_outside_area", "visit_too_short",
+         "inclusion_error", "exclusion_error", "field_mismatch", "duplicate_identity")
+STATUSES = ("pending", "visited", "returned", "done")
+REVIEW = (None, "verified", "needs_review", "rejected")
+
+
+def build(app, households: int, assigned: int, conflicts: int, seed: int = 8) -> dict:
+    from server.extensions import db
+    from sync.areas import PRIORITY_KECAMATAN
+    from sync.models import Area
+
+    rng = random.Random(seed)
+    timings = {}
+    with app.app_context():
+        engine = db.engine
+        kelurahan = [a.code for a in db.session.query(Area).filter(Area.level == "kelurahan")
+                     if a.parent_code in PRIORITY_KECAMATAN]
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None) if engine.dialect.name == "sqlite" \
+            else dt.datetime.now(dt.UTC)
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO imports (label, source_path, format, status, "
+                              "started_at, partial, n_read, n_inserted, n_updated, n_unchanged, "
+                              "n_rejected, n_removed, n_members, n_flagged) VALUES ('bench', "
+                              "'bench', 'jsonl', 'done', :now, false, 0, 0, 0, 0, 0, 0, 0, 0)"),
+                         {"now": now})
+            conn.execute(text("INSERT INTO rounds (name, starts_on, ends_on, created_at) VALUES "
+                              "('bench', '2026-01-01', '2026-12-31', :now)"), {"now": now})
+            conn.execute(text("INSERT INTO users (username, role, password_hash, active, "
+                              "created_at) VALUES ('enum', 'enumerator', 'x', true, :now), "
+                              "('spv', 'supervisor', 'x', true, :now)"), {"now": now})
+            conn.execute(text("INSERT INTO user_areas (user_id, area_code) "
+                              "SELECT id, '31' FROM users"))
+        kel_of = [kelurahan[i % len(kelurahan)] for i in range(households)]
+        for start in range(0, households, 20_000):
+            with engine.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO keluarga (id, kode_kelurahan, rt, rw, desil, content_hash, "
+                    "registry_version, first_import_id, last_import_id, last_seen_import_id, "
+                    "created_at) VALUES (:id, :kel, '001', '001', 3, 'x', 1, 1, 1, 1, :now)"),
+                    [{"id": f"KLG-{i:09d}", "kel": kel_of[i], "now": now}
+                     for i in range(start, min(households, start + 20_000))])
+        timings["families_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        order = rng.sample(range(households), assigned)
+        for start in range(0, assigned, 20_000):
+            with engine.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO assignments (round_id, household_id, enumerator_id, status, "
+                    "review_state, assigned_at, updated_at) VALUES (1, :h, 1, :s, :r, :now, :now)"),
+                    [{"h": f"KLG-{i:09d}", "s": rng.choice(STATUSES), "r": rng.choice(REVIEW),
+                      "now": now} for i in order[start:start + 20_000]])
+        timings["assignments_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for start in range(0, conflicts, 20_000):
+            rows = []
+            for n in range(start, min(conflicts, start + 20_000)):
+                i = rng.randrange(households)
+                kel = kel_of[i]
+                created = now - dt.timedelta(minutes=rng.randrange(60 * 24 * 30))
+                rows.append({"h": f"KLG-{i:09d}", "kec": kel.rsplit(".", 1)[0], "kel": kel,
+                             "key": f"b{n}", "kind": rng.choice(KINDS),
+                             "sev": rng.choice(("hard", "soft", "info")), "rv": '"3"',
+                             "vv": '"4"', "c": created})
+            with engine.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO conflicts (household_id, round_id, kecamatan, kelurahan, key, "
+                    "kind, severity, field, registry_value, visit_value, message, status, "
+                    "created_at, updated_at) VALUES (:h, 1, :kec, :kel, :key, :kind, :sev, "
+                    "'rumah.lantai', :rv, :vv, '', 'open', :c, :c)"), rows)
+        timings["conflicts_s"] = time.perf_counter() - t0
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    return {"kelurahan": kelurahan, **timings}
+
+
+def _time(client, url, headers, n) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        response = client.get(url, headers=headers)
+        out.append((time.perf_counter() - t0) * 1000)
+        assert response.status_code == 200, response.get_json()
+    return out
+
+
+def measure(app, kelurahan: list[str], sample: int) -> dict:
+    from server.extensions import db
+    from server.models import ApiToken, User
+    from sync.areas import PRIORITY_KECAMATAN
+
+    client = app.test_client()
+    rng = random.Random(12)
+    with app.app_context():
+        user = db.session.query(User).filter_by(username="spv").one()
+        plain, _token = ApiToken.issue(db.session, user, "bench", 3600)
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {plain}"}
+    first = client.get(f"/api/v1/conflicts?kelurahan={kelurahan[0]}&limit=50",
+                       headers=headers).get_json()
+    assert len(first["items"]) == 50, first
+    queue, kec, kel = [], [], []
+    for _ in range(sample):
+        queue += _time(client, f"/api/v1/conflicts?kelurahan={rng.choice(kelurahan)}&limit=50",
+                       headers, 1)
+        kec += _time(client, "/api/v1/progress?level=kecamatan", headers, 1)
+        kel += _time(client, "/api/v1/progress?level=kelurahan&parent="
+                     f"{rng.choice(PRIORITY_KECAMATAN)}", headers, 1)
+    body = client.get("/api/v1/progress?level=kecamatan&priority=1", headers=headers).get_json()
+    return {"queue": queue, "kecamatan": kec, "kelurahan": kel, "totals": body["totals"],
+            "per_kelurahan_conflicts": first["total"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=1_000_000)
+    parser.add_argument("--conflicts", type=int, default=200_000)
+    parser.add_argument("--assigned", type=int, default=None,
+                        help="assigned families (default 30%% of households)")
+    parser.add_argument("--sample", type=int, default=200)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    assigned = args.assigned if args.assigned is not None else int(args.households * 0.3)
+
+    import config
+    from server import create_app
+
+    OUT.mkdir(exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="review-", dir=OUT))
+    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    settings = config.for_testing(str(workdir), url, str(workdir / "photos"))
+    settings.update(TESTING=False, LOG_LEVEL="WARNING")
+    app = create_app(settings)
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        from server.extensions import db
+        from sync.areas import load_areas
+
+        upgrade()
+        load_areas(db.session)
+        db.session.commit()
+    backend = url.split(":")[0]
+    print(f"building {args.households:,} families, {assigned:,} assigned, "
+          f"{args.conflicts:,} open conflicts on {backend} ...", file=sys.stderr)
+    setup = build(app, args.households, assigned, args.conflicts)
+    print(f"  setup (triggers on): families {setup['families_s']:.1f} s, assignments "
+          f"{setup['assignments_s']:.1f} s, conflicts {setup['conflicts_s']:.1f} s",
+          file=sys.stderr)
+    result = measure(app, setup["kelurahan"], args.sample)
+    with app.app_context():
+        from server.extensions import db
+        from sync.progress import differences
+
+        t0 = time.perf_counter()
+        diff = differences(db.session)
+        recount_s = time.perf_counter() - t0
+    print()
+    print(f"review queue and dashboard, {args.households:,} families, {args.conflicts:,} open "
+          f"conflicts (~{result['per_kelurahan_conflicts']:,} in a kelurahan), {backend}")
+    print(f"{'measure (server time, ms)':<44} {'median':>8} {'p95':>8} {'target':>8}")
+    ok = True
+    for name, key in (("queue page, 50 rows by kelurahan", "queue"),
+                      ("dashboard, level=kecamatan", "kecamatan"),
+                      ("dashboard, level=kelurahan&parent=", "kelurahan")):
+        values = result[key]
+        median = statistics.median(values)
+        ok &= median <= 50
+        print(f"{name:<44} {median:>8.2f} {percentile(values, 95):>8.2f} {'<= 50':>8}")
+    totals = result["totals"]
+    print(f"priority totals: households {totals['households']:,}, assigned "
+          f"{totals['assigned']:,}, open conflicts {totals['conflicts_open_total']:,}")
+    print(f"full recount for comparison: {recount_s * 1000:.0f} ms, differences: {len(diff)}")
+    ok &= not diff
+    print("PASS" if ok else "FAIL")
+
+
+if __name__ == "__main__":
+    main()
