@@ -82,8 +82,10 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from server.api import register_blueprints as register_api
+    from server.web import init_app as register_pages
 
     register_api(app)
+    register_pages(app)  # after the API: its blueprints are exempted from CSRF checks
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -1,0 +1,487 @@
+"""The review pages: login, queue, conflict, visit, household history and progress dashboard.
+
+Views stay thin, as in the API: parse the query or form with a marshmallow schema, call the
+same service function the API calls, render a template. Every POST carries the CSRF token
+(checked app-wide by Flask-WTF before the view runs) and answers with a redirect (303), so a
+reload never decides twice.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from server.extensions import db, limiter
+from server.models import User
+from server.services import ServiceError
+from server.web import auth
+from server.web.labels import DECISIONS, KINDS, REVIEW_DECISIONS, register_filters
+from sync.areas import PRIORITY_KECAMATAN
+from sync.models import Area
+from sync.privacy import mask_number
+
+bp = Blueprint("pages", __name__, url_prefix="/review")
+
+KECAMATAN_CODE = r"^\d{2}\.\d{2}\.\d{2}$"
+KELURAHAN_CODE = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
+_SIXTEEN = re.compile(r"(?<!\d)\d{16}(?!\d)")
+
+
+@bp.record_once
+def _setup(state) -> None:
+    register_filters(state.app)
+
+
+# --------------------------------------------------------------------------- errors and headers
+
+MESSAGES = {
+    400: "Permintaan tidak dapat dipahami.",
+    403: "Anda tidak berwenang melakukan ini.",
+    404: "Tidak ditemukan, atau di luar wilayah Anda.",
+    405: "Cara ini tidak diizinkan di alamat ini.",
+    409: "Sudah diputuskan orang lain lebih dulu. Muat ulang halaman untuk melihat keadaan "
+         "terbaru.",
+    413: "Kiriman terlalu besar.",
+    422: "Ada isian yang tidak valid.",
+    429: "Terlalu banyak percobaan. Tunggu sebentar, lalu coba lagi.",
+    500: "Terjadi kesalahan di server; sudah dicatat.",
+}
+
+
+def _error_page(status: int, message: str | None = None):
+    return render_template("pages/error.html", status=status,
+                           message=message or MESSAGES.get(status, MESSAGES[500]),
+                           user=g.get("user")), status
+
+
+@bp.errorhandler(auth.PageRefused)
+def _refused(error: auth.PageRefused):
+    return _error_page(error.status, error.message)
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(error: ServiceError):
+    # Service messages are English and may name values; people get the Indonesian sentence.
+    return _error_page(error.status)
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(error: CSRFError):
+    return _error_page(400, "Sesi formulir sudah kedaluwarsa atau tidak sah. Muat ulang "
+                            "halaman, lalu coba lagi.")
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    return _error_page(error.code or 500)
+
+
+@bp.after_request
+def _headers(response):
+    from server.web import CONTENT_SECURITY_POLICY
+
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if response.mimetype == "text/html":
+        # Pages carry names and NIKs: never kept by a shared phone's cache or a proxy.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --------------------------------------------------------------------------- login
+
+class LoginForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    next = fields.String(load_default=None)
+
+
+def _login_key() -> str:
+    """Per address and username, like the API's login."""
+    return f"{get_remote_address()}|{request.form.get('username', '')[:64]}"
+
+
+@bp.route("/masuk", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=_login_key,
+               methods=["POST"])
+def login():
+    nxt = auth.safe_next(request.values.get("next"))
+    if request.method == "GET":
+        user = auth.session_user()
+        if user is not None and user.role in auth.PAGE_ROLES:
+            return redirect(nxt or url_for("pages.queue"))
+        return render_template("pages/login.html", next=nxt, username="")
+    try:
+        form = LoginForm().load(request.form)
+    except ValidationError:
+        return render_template("pages/login.html", next=nxt, username="",
+                               error="Isi nama pengguna dan kata sandi."), 422
+    user = auth.check_credentials(form["username"], form["password"])
+    if user is None:
+        return render_template("pages/login.html", next=nxt, username=form["username"],
+                               error="Nama pengguna atau kata sandi salah."), 401
+    if user.role not in auth.PAGE_ROLES:
+        return render_template("pages/login.html", next=nxt, username=form["username"],
+                               error=auth.ENUMERATOR_REFUSED), 403
+    auth.start_session(user)
+    return redirect(nxt or url_for("pages.queue"), 303)
+
+
+@bp.post("/keluar")
+def logout():
+    auth.end_session()
+    flash("Anda sudah keluar.")
+    return redirect(url_for("pages.login"), 303)
+
+
+@bp.get("/")
+@auth.page_login_required
+def home():
+    return redirect(url_for("pages.queue"))
+
+
+# --------------------------------------------------------------------------- areas
+
+def _names(codes) -> dict[str, str]:
+    codes = sorted({c for c in codes if c})
+    if not codes:
+        return {}
+    return dict(db.session.execute(select(Area.code, Area.name).where(Area.code.in_(codes))).all())
+
+
+def _kecamatan_options(user: User) -> list[tuple[str, str]]:
+    """The kecamatan a user may filter by: all for admins; for others those they hold, or hold
+    a kelurahan of (Jakarta has 44: a short list)."""
+    rows = db.session.execute(select(Area.code, Area.name).where(Area.level == "kecamatan")
+                              .order_by(Area.code)).all()
+    return [(c, n) for c, n in rows
+            if user.covers(c) or any(a.startswith(c + ".") for a in user.areas)]
+
+
+def _kelurahan_options(user: User, kecamatan: str | None) -> list[tuple[str, str]]:
+    if not kecamatan:
+        return []
+    stmt = (select(Area.code, Area.name)
+            .where(Area.level == "kelurahan", Area.parent_code == kecamatan).order_by(Area.code))
+    return [(c, n) for c, n in db.session.execute(stmt) if user.covers(c)]
+
+
+def mask_text(value) -> str:
+    """Any 16-digit run (a NIK or KK number) masked, for values shown in lists."""
+    from server.web.labels import show
+
+    return _SIXTEEN.sub(lambda m: mask_number(m.group(0)), show(value))
+
+
+# --------------------------------------------------------------------------- the queue
+
+class QueueArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(load_default="open",
+                           validate=validate.OneOf(["open", "resolved", "dismissed", "all"]))
+    kind = fields.String(load_default=None, validate=validate.Regexp(r"^[a-z_]{1,40}$"))
+    kecamatan = fields.String(load_default=None, validate=validate.Regexp(KECAMATAN_CODE))
+    kelurahan = fields.String(load_default=None, validate=validate.Regexp(KELURAHAN_CODE))
+    household = fields.String(load_default=None, validate=validate.Length(max=64))
+    sort = fields.String(load_default="newest",
+                         validate=validate.OneOf(["newest", "oldest", "severity"]))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+def _load_args(schema: Schema, values) -> tuple[dict, bool]:
+    """Parse query arguments; drop the invalid ones (a page still answers) and say so."""
+    data = {k: v.strip() for k, v in values.items() if v and v.strip()}
+    try:
+        return schema.load(data), False
+    except ValidationError as exc:
+        for key in exc.messages:
+            data.pop(key, None)
+        return schema.load(data), True
+
+
+@bp.get("/antrean")
+@auth.page_login_required
+def queue():
+    from server.services import conflicts
+
+    args, dropped = _load_args(QueueArgs(), request.args)
+    if args["kelurahan"] and not args["kecamatan"]:
+        args["kecamatan"] = args["kelurahan"][:8]
+    if args["kelurahan"] and not args["kelurahan"].startswith(args["kecamatan"] + "."):
+        args["kelurahan"] = None
+    result = conflicts.list_conflicts(
+        db.session, g.user, status=None if args["status"] == "all" else args["status"],
+        kind=args["kind"], kecamatan=args["kecamatan"], kelurahan=args["kelurahan"],
+        household_id=args["household"], sort=args["sort"], limit=50, cursor=args["cursor"])
+    filters = {k: v for k, v in args.items() if v and k != "cursor"}
+    session["queue_qs"] = filters
+    items = result["items"]
+    counts = result.get("counts") or {}
+    kinds = sorted(set(KINDS) | set(counts))
+    names = _names([i.get("kelurahan") for i in items])
+    return render_template(
+        "pages/queue.html", user=g.user, items=items, counts=counts, kinds=kinds,
+        total=sum(counts.values()), args=args, filters=filters, dropped=dropped,
+        next_cursor=result.get("next_cursor"), names=names,
+        kecamatan_options=_kecamatan_options(g.user),
+        kelurahan_options=_kelurahan_options(g.user, args["kecamatan"]),
+        mask=mask_text)
+
+
+def _back_to_queue() -> str:
+    return url_for("pages.queue", **(session.get("queue_qs") or {}))
+
+
+# --------------------------------------------------------------------------- a conflict
+
+class DecisionForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    decision = fields.String(required=True, validate=validate.OneOf(list(DECISIONS)))
+    value = fields.String(load_default=None, validate=validate.Length(max=2000))
+    note = fields.String(load_default=None, validate=validate.Length(max=2000))
+
+
+class NoteForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    note = fields.String(load_default=None, validate=validate.Length(max=2000))
+
+
+def _form(schema: Schema) -> dict:
+    data = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    for key in ("note", "value"):
+        if key in data and not data[key].strip():
+            data.pop(key)
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ServiceError(422, "invalid form", details={"fields": sorted(exc.messages)}) from exc
+
+
+def _user_names(ids) -> dict[int, str]:
+    ids = sorted({i for i in ids if isinstance(i, int)})
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
+@bp.get("/konflik/<int:conflict_id>")
+@auth.page_login_required
+def conflict(conflict_id: int):
+    from server.services import conflicts
+
+    detail = conflicts.conflict_detail(db.session, g.user, conflict_id)
+    return _render_conflict(detail)
+
+
+def _render_conflict(detail: dict, error: str | None = None, status: int = 200):
+    names = _names([detail.get("kelurahan"), detail.get("kecamatan")])
+    return render_template("pages/conflict.html", user=g.user, c=detail,
+                           names=names, back=_back_to_queue(), error=error,
+                           decisions=DECISIONS), status
+
+
+@bp.post("/konflik/<int:conflict_id>/putuskan")
+@auth.page_login_required
+def decide(conflict_id: int):
+    from server.services import conflicts, review
+
+    try:
+        form = _form(DecisionForm())
+        if form["decision"] == "set_value" and form.get("value") is None:
+            raise ServiceError(422, "value required")
+        review.resolve_conflict(db.session, g.user, conflict_id, form["decision"],
+                                value=form.get("value") if form["decision"] == "set_value"
+                                else None, note=form.get("note"))
+    except ServiceError as exc:
+        if exc.status not in (409, 422):
+            raise
+        db.session.rollback()
+        message = (MESSAGES[409] if exc.status == 409 else
+                   "Isi nilai baru untuk \u201cTetapkan nilai\u201d, atau periksa isian.")
+        return _render_conflict(conflicts.conflict_detail(db.session, g.user, conflict_id),
+                                error=message, status=exc.status)
+    flash("Keputusan disimpan: " + DECISIONS[form["decision"]] + ".")
+    return redirect(url_for("pages.conflict", conflict_id=conflict_id), 303)
+
+
+@bp.post("/konflik/<int:conflict_id>/buka")
+@auth.page_login_required
+def reopen(conflict_id: int):
+    from server.services import conflicts, review
+
+    try:
+        form = _form(NoteForm())
+        review.reopen_conflict(db.session, g.user, conflict_id, note=form.get("note"))
+    except ServiceError as exc:
+        if exc.status != 409:
+            raise
+        db.session.rollback()
+        return _render_conflict(conflicts.conflict_detail(db.session, g.user, conflict_id),
+                                error=MESSAGES[409], status=409)
+    flash("Konflik dibuka kembali.")
+    return redirect(url_for("pages.conflict", conflict_id=conflict_id), 303)
+
+
+# --------------------------------------------------------------------------- a visit
+
+REVIEW_REFUSALS = {
+    "hard_conflicts_open": "Putuskan dulu konflik berat kunjungan ini sebelum menyetujuinya.",
+    "no_assignment": "Keluarga ini tidak punya penugasan pada putaran kunjungan; tidak bisa "
+                     "dikembalikan.",
+    "note_required": "Tulis catatan untuk enumerator sebelum mengembalikan kunjungan.",
+    "stale_review": MESSAGES[409],
+}
+
+
+class ReviewForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    decision = fields.String(required=True, validate=validate.OneOf(list(REVIEW_DECISIONS)))
+    note = fields.String(load_default=None, validate=validate.Length(max=2000))
+
+
+def _render_visit(uuid: str, error: str | None = None, status: int = 200):
+    from server.services.visits import visit_detail
+
+    visit = visit_detail(db.session, g.user, uuid)
+    return render_template("pages/visit.html", user=g.user, v=visit,
+                           conflicts=visit.get("conflicts") or [], back=_back_to_queue(),
+                           error=error, decisions=REVIEW_DECISIONS,
+                           answers=_flat_answers(visit.get("answers") or {})), status
+
+
+def _flat_answers(answers: dict) -> tuple[list[tuple[str, object]], list[dict]]:
+    """Scalar answers as (path, value) rows, and the members' list apart (a table)."""
+    rows, members = [], []
+    for key, value in answers.items():
+        if key == "anggota" and isinstance(value, list):
+            members = [m for m in value if isinstance(m, dict)]
+        elif isinstance(value, dict):
+            rows += [(f"{key}.{k}", v) for k, v in value.items() if not isinstance(v, dict | list)]
+        elif not isinstance(value, list):
+            rows.append((key, value))
+    return rows, members
+
+
+@bp.get("/kunjungan/<uuid>")
+@auth.page_login_required
+def visit(uuid: str):
+    return _render_visit(uuid)
+
+
+@bp.post("/kunjungan/<uuid>/tinjau")
+@auth.page_login_required
+def review_visit(uuid: str):
+    from server.services import review
+
+    try:
+        form = _form(ReviewForm())
+        if form["decision"] == "return" and not form.get("note"):
+            raise ServiceError(422, "note required", code="note_required")
+        review.review_visit(db.session, g.user, uuid, form["decision"], note=form.get("note"))
+    except ServiceError as exc:
+        if exc.status not in (409, 422):
+            raise
+        db.session.rollback()
+        return _render_visit(uuid, error=REVIEW_REFUSALS.get(exc.code, MESSAGES[exc.status]),
+                             status=exc.status)
+    flash("Tinjauan disimpan: " + REVIEW_DECISIONS[form["decision"]] + ".")
+    return redirect(url_for("pages.visit", uuid=uuid), 303)
+
+
+# --------------------------------------------------------------------------- a household
+
+@bp.get("/keluarga/<household_id>")
+@auth.page_login_required
+def household(household_id: str):
+    from server.services import conflicts
+    from server.services.households import household_detail
+
+    detail = household_detail(db.session, g.user, household_id)
+    history = list(reversed(detail.get("history") or []))
+    open_items = conflicts.list_conflicts(db.session, g.user, status=None,
+                                          household_id=household_id, limit=50)["items"]
+    record = (detail.get("verified") or {}).get("record") or \
+        (detail.get("registry") or {}).get("record") or {}
+    return render_template(
+        "pages/household.html", user=g.user, h=detail, history=history, record=record,
+        conflicts=open_items, actors=_user_names([e.get("actor_id") for e in history]),
+        names=_names([detail.get("kode_kelurahan"), (detail.get("kode_kelurahan") or "")[:8]]),
+        back=_back_to_queue())
+
+
+# --------------------------------------------------------------------------- the dashboard
+
+class DashboardArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    kecamatan = fields.String(load_default=None, validate=validate.Regexp(KECAMATAN_CODE))
+
+
+@bp.get("/dasbor")
+@auth.page_login_required
+def dashboard():
+    from server import charts
+    from server.services.progress import progress
+
+    args, _ = _load_args(DashboardArgs(), request.args)
+    if args["kecamatan"]:
+        data = progress(db.session, g.user, level="kelurahan", parent=args["kecamatan"])
+    else:
+        data = progress(db.session, g.user, level="kecamatan", priority=True)
+    areas = data.get("areas") or []
+    totals = data.get("totals") or {}
+    rows = []
+    for a in areas:
+        rows.append({
+            "area": a,
+            "bar": charts.stacked_bar(
+                [("Selesai", a.get("done", 0)), ("Dikunjungi", a.get("visited", 0)),
+                 ("Dikembalikan", a.get("returned", 0))],
+                a.get("assigned", 0), title=f"Kemajuan {a.get('name', a.get('code'))}",
+                legend=False),
+        })
+    percent = charts.bar_chart([(a.get("name") or a["code"], a.get("percent_done") or 0.0)
+                                for a in areas], title="Persen selesai per wilayah",
+                               max_value=100, suffix="%")
+    by_kind = sorted((totals.get("conflicts_open") or {}).items(), key=lambda kv: -kv[1])
+    kinds_chart = charts.bar_chart([(KINDS.get(k, k), n) for k, n in by_kind],
+                                   title="Konflik terbuka per jenis")
+    overall = charts.stacked_bar(
+        [("Selesai", totals.get("done", 0)), ("Dikunjungi", totals.get("visited", 0)),
+         ("Dikembalikan", totals.get("returned", 0))],
+        totals.get("assigned", 0), title="Kemajuan keseluruhan")
+    parent_name = _names([args["kecamatan"]]).get(args["kecamatan"]) if args["kecamatan"] else None
+    return render_template("pages/dashboard.html", user=g.user, data=data, rows=rows,
+                           totals=totals, percent=percent, kinds_chart=kinds_chart,
+                           overall=overall, kecamatan=args["kecamatan"],
+                           parent_name=parent_name, priority=PRIORITY_KECAMATAN)
