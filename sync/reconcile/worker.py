@@ -213,7 +213,7 @@ def _photo_sites(session: Session, photos: list[dict]) -> dict:
             select(Photo.sha256, Photo.phash, Visit.household_id, Visit.uuid)
             .join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
             .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
-            .where(or_(*bands), Photo.phash != ph).limit(200)).all()
+            .where(or_(*bands)).limit(200)).all()  # an equal phash is a near copy too
         sites[("phash", ph)] = [{"sha256": s, "phash": p, "household_id": h, "visit_uuid": u}
                                 for s, p, h, u in near]
     return sites
