@@ -168,8 +168,11 @@ def list_conflicts(session: Session, user: User, *, status: str | None = "open",
         pos = ([SEVERITY_RANK.get(last.severity, 3), last.id] if sort == "severity"
                else last.id)
         next_cursor = encode_cursor(f"conflicts.{sort}", pos)
+    # Grouping on ``kind || ''`` keeps SQLite's planner off the (status, kind) index, which
+    # would scan every open conflict to save a sort; the area filter's index is far narrower.
+    kind_key = (Conflict.kind + "").label("kind")
     counts_stmt = _filtered(user, status, None, kecamatan, kelurahan, household_id,
-                            visit_uuid, [Conflict.kind, func.count()]).group_by(Conflict.kind)
+                            visit_uuid, [kind_key, func.count()]).group_by(kind_key)
     counts = {k: n for k, n in session.execute(counts_stmt)}
     return {"items": [summary(c) for c in rows], "next_cursor": next_cursor,
             "counts": dict(sorted(counts.items())), "total": sum(counts.values()) if not kind
