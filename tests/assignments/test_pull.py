@@ -190,3 +190,52 @@ def test_a_newer_extract_reaches_the_phone_holding_the_family(client, team, roun
     assert kinds(changes) == [("household", "upsert", "KLG-A1")]
     assert changes[0]["data"]["record"]["rumah"]["lantai"] == 2
     assert changes[0]["data"]["base_version"] == 2
+
+
+def test_a_writer_that_commits_first_but_started_later_is_never_skipped(client, team, round_id,
+                                                                        assign, pull):
+    """Two writers at once: the second waits for the first's feed lock, so seqs commit in order.
+
+    A phone pulling while the first is still open sees neither; once both commit it sees both.
+    """
+    import threading
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    assign(round_id, "ani", household_ids=["KLG-A1", "KLG-A2"])
+    _, cursor = pull("ani")
+    engine = _db.engine
+    first = Session(engine)
+    first.connection(execution_options={"tapak_begin_immediate": True})
+    first_seq = feed.household_changed(first, ["KLG-A1"])  # holds the feed lock, uncommitted
+    done: dict = {}
+
+    def second_writer():
+        try:
+            with Session(engine) as session, write_transaction(session):
+                done["seq"] = feed.household_changed(session, ["KLG-A2"])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            done["error"] = exc
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    if engine.dialect.name == "postgresql":  # wait until it is blocked on the lock, not longer
+        with engine.connect() as conn:
+            for _ in range(500):
+                waiting = conn.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'")).scalar()
+                if waiting or not thread.is_alive():
+                    break
+                threading.Event().wait(0.01)
+    between = client.get(f"/api/v1/sync/pull?cursor={cursor}", headers=team["ani"]).get_json()
+    assert between["changes"] == [] and "seq" not in done
+    first.commit()
+    first.close()
+    thread.join()
+    assert "error" not in done and done["seq"] > first_seq
+    _db.session.rollback()  # the test's app context keeps one session: drop its read snapshot
+    changes, _ = pull("ani", cursor)
+    assert kinds(changes) == [("household", "upsert", "KLG-A1"),
+                              ("household", "upsert", "KLG-A2")]
