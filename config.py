@@ -47,6 +47,7 @@ def from_environment(instance_path: str) -> dict:
         "PHOTO_DIR": os.environ.get("PHOTO_DIR") or str(instance / "photos"),
         "MAX_PHOTO_BYTES": _int("MAX_PHOTO_BYTES", 20 * 1024 * 1024),
         "PHOTO_GRACE_DAYS": _int("PHOTO_GRACE_DAYS", 7),
+        "MEDIA_URL_TTL": _int("MEDIA_URL_TTL", 900),
         "ESCALATE_AFTER_DAYS": _int("ESCALATE_AFTER_DAYS", 7),
         "BACKUP_DIR": os.environ.get("BACKUP_DIR") or str(instance / "backups"),
         "BACKUP_KEEP_DAYS": _int("BACKUP_KEEP_DAYS", 7),
