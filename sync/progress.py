@@ -116,3 +116,20 @@ def escalate(session: Session, older_than: dt.timedelta, now: dt.datetime | None
                              .values(escalated_at=now)
                              .execution_options(synchronize_session=False))
     return result.rowcount or 0
+
+
+def open_conflict_counts(session: Session, *, kelurahan: str | None = None,
+                         kecamatan: str | None = None) -> dict[str, int]:
+    """Open conflicts per kind in one kelurahan or kecamatan (every round), from the counters.
+
+    For the queue's tabs: the same numbers as ``GROUP BY kind`` over the open conflicts of the
+    area, without reading a row per conflict (about 3,400 in a kelurahan at full scale).
+    """
+    stmt = select(ProgressCount.metric, func.sum(ProgressCount.n)).where(
+        ProgressCount.metric.like(OPEN_PREFIX + "%"), ProgressCount.n != 0)
+    if kelurahan:
+        stmt = stmt.where(ProgressCount.kelurahan == kelurahan)
+    if kecamatan:
+        stmt = stmt.where(ProgressCount.kelurahan.like(kecamatan + ".%"))
+    rows = session.execute(stmt.group_by(ProgressCount.metric))
+    return {m[len(OPEN_PREFIX):]: int(n) for m, n in sorted(rows) if n}

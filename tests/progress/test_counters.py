@@ -10,7 +10,7 @@ from sync.db import write_transaction
 from sync.models.assignment import Assignment, Round
 from sync.models.conflict import Conflict
 from sync.models.registry import Keluarga
-from sync.progress import counters, counts, escalate, recount
+from sync.progress import counters, counts, escalate, open_conflict_counts, recount
 from tests.conftest import _empty_tables
 
 ANYWHERE = lambda code: True  # noqa: E731
@@ -66,6 +66,10 @@ def test_mixed_sequence_matches_a_recount(db, client, field, add_families, add_c
                    ("KLG-A2", "31.73.01.1002", "photo_reused", None)], age_days=10)
     add_conflicts([("KLG-C1", "31.73.01.1002", "visit_too_short", rid)])
     consistent()
+    assert open_conflict_counts(db, kelurahan="31.73.01.1002") == {"photo_reused": 1,
+                                                                   "visit_too_short": 1}
+    assert open_conflict_counts(db, kecamatan="31.73.01") == {
+        "location_far": 1, "photo_reused": 2, "visit_too_short": 1}
     assert escalate(db, dt.timedelta(days=7)) == 3
     db.commit()
     assert counts(db, rid)["31.73.01.1002"]["conflicts_escalated"] == 1
