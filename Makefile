@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 WORKERS ?= 2
 
-.PHONY: run test install migrate bootstrap serve lint clean
+.PHONY: run test test-browser install migrate bootstrap serve lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: install
 ## make test: install, ruff, pytest (PostgreSQL too when TEST_DATABASE_URL is set).
 test: lint
 	$(BIN)/pytest
+
+## make test-browser: only the review pages' browser tests (headless Chromium, /usr/bin/chromium).
+test-browser: install
+	$(BIN)/pytest -m browser tests/pages
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

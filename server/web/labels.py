@@ -96,9 +96,16 @@ def number(value) -> str:
     return f"{int(value):,}".replace(",", ".")
 
 
+def percent(value) -> str:
+    """``12,5%`` with a decimal comma; whole numbers without one."""
+    value = float(value or 0)
+    text = f"{value:.0f}" if value.is_integer() else f"{value:.1f}".replace(".", ",")
+    return text + "%"
+
+
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters.update(
-        kind=kind_label, when=when, show=show, number=number,
+        kind=kind_label, when=when, show=show, number=number, percent=percent,
         conflict_status=lambda s: CONFLICT_STATUSES.get(s, s),
         severity=lambda s: SEVERITIES.get(s, s),
         decision=lambda s: DECISIONS.get(s, REVIEW_DECISIONS.get(s, s or "—")),

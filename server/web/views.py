@@ -236,7 +236,8 @@ def queue():
         db.session, g.user, status=None if args["status"] == "all" else args["status"],
         kind=args["kind"], kecamatan=args["kecamatan"], kelurahan=args["kelurahan"],
         household_id=args["household"], sort=args["sort"], limit=50, cursor=args["cursor"])
-    filters = {k: v for k, v in args.items() if v and k != "cursor"}
+    defaults = {"status": "open", "sort": "newest"}
+    filters = {k: v for k, v in args.items() if v and k != "cursor" and defaults.get(k) != v}
     session["queue_qs"] = filters
     items = result["items"]
     counts = result.get("counts") or {}
@@ -369,19 +370,28 @@ class ReviewForm(Schema):
 
 
 def _render_visit(uuid: str, error: str | None = None, status: int = 200):
+    from server.services.media import signed_url
     from server.services.visits import visit_detail
 
     visit = visit_detail(db.session, g.user, uuid)
-    return render_template("pages/visit.html", user=g.user, v=visit,
+    photos = [{"field": p["field"], "thumb_url": signed_url(p["sha256"], "thumb"),
+               "url": signed_url(p["sha256"], "full")}
+              for p in visit.get("photos") or [] if p["sha256"] not in
+              set(visit.get("missing_photos") or [])]
+    return render_template("pages/visit.html", user=g.user, v=visit, photos=photos,
                            conflicts=visit.get("conflicts") or [], back=_back_to_queue(),
                            error=error, decisions=REVIEW_DECISIONS,
-                           answers=_flat_answers(visit.get("answers") or {})), status
+                           answers=_flat_answers(visit.get("answers") or {},
+                                                 {p["sha256"] for p in visit.get("photos") or []})
+                           ), status
 
 
-def _flat_answers(answers: dict) -> tuple[list[tuple[str, object]], list[dict]]:
+def _flat_answers(answers: dict, hidden: set) -> tuple[list[tuple[str, object]], list[dict]]:
     """Scalar answers as (path, value) rows, and the members' list apart (a table)."""
     rows, members = [], []
     for key, value in answers.items():
+        if isinstance(value, str) and value in hidden:
+            continue  # a photo's hash: the photo itself is shown
         if key == "anggota" and isinstance(value, list):
             members = [m for m in value if isinstance(m, dict)]
         elif isinstance(value, dict):
