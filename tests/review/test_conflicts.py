@@ -144,3 +144,30 @@ def test_the_visit_detail_lists_its_conflicts(rv, client):
     assert spv["conflicts"][1]["registry_value"] == "Siti Aminah"
     own = body(client.get(f"/api/v1/visits/{visit['uuid']}", headers=rv.headers["ani"]))
     assert own["conflicts"][1]["registry_value"] == "S*** A*****"
+
+
+def test_masking_reaches_into_members_and_paths():
+    from server.services.conflicts import mask_path, mask_value
+
+    member = {"nik": NIK, "nama": "Siti Aminah", "tanggal_lahir": "1985-08-05",
+              "hubungan": 1}
+    masked = mask_value(member, f"anggota[NIK={NIK}]")
+    assert masked == {"nik": "317301********03", "nama": "S*** A*****",
+                      "tanggal_lahir": "1985-08-05", "hubungan": 1}
+    assert mask_value(NIK, f"anggota[NIK={NIK}].nik") == "317301********03"
+    assert mask_value("3173011203150005", "no_kk") == "317301********05"
+    assert mask_value([{"nama": "Budi"}]) == [{"nama": "B***"}]
+    assert mask_value(6, "rumah.lantai") == 6 and mask_value("Jl. Kamal", "alamat") == "Jl. Kamal"
+    assert mask_path(f"anggota[NIK={NIK}].nama") == "anggota[NIK=317301********03].nama"
+    assert mask_path(None) is None
+
+
+def test_the_review_endpoints_are_in_the_openapi_document(client):
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    for path in ("/api/v1/conflicts", "/api/v1/conflicts/{conflict_id}",
+                 "/api/v1/conflicts/{conflict_id}/resolve",
+                 "/api/v1/conflicts/{conflict_id}/reopen",
+                 "/api/v1/conflicts/resolve", "/api/v1/visits/{uuid}/review",
+                 "/api/v1/media/{sha256}", "/api/v1/exports/changes.csv",
+                 "/api/v1/exports/outcomes.csv"):
+        assert path in paths
