@@ -168,15 +168,41 @@ def list_conflicts(session: Session, user: User, *, status: str | None = "open",
         pos = ([SEVERITY_RANK.get(last.severity, 3), last.id] if sort == "severity"
                else last.id)
         next_cursor = encode_cursor(f"conflicts.{sort}", pos)
-    # Grouping on ``kind || ''`` keeps SQLite's planner off the (status, kind) index, which
-    # would scan every open conflict to save a sort; the area filter's index is far narrower.
-    kind_key = (Conflict.kind + "").label("kind")
-    counts_stmt = _filtered(user, status, None, kecamatan, kelurahan, household_id,
-                            visit_uuid, [kind_key, func.count()]).group_by(kind_key)
-    counts = {k: n for k, n in session.execute(counts_stmt)}
+    counts = _counts(session, user, status, kecamatan, kelurahan, household_id, visit_uuid)
     return {"items": [summary(c) for c in rows], "next_cursor": next_cursor,
             "counts": dict(sorted(counts.items())), "total": sum(counts.values()) if not kind
             else counts.get(kind, 0)}
+
+
+def _counts(session: Session, user: User, status: str | None, kecamatan: str | None,
+            kelurahan: str | None, household_id: str | None, visit_uuid: str | None
+            ) -> dict[str, int]:
+    """Conflicts per kind for the filters (all but kind).
+
+    The common queue view (open conflicts of one area the caller covers whole) reads the
+    progress counters, kept by the triggers of migration 0008, instead of a row per conflict.
+    """
+    area = kelurahan or kecamatan
+    if (status == "open" and area and not household_id and not visit_uuid
+            and user.covers(area)
+            and (not (kelurahan and kecamatan) or kelurahan.startswith(kecamatan + "."))):
+        from sync.progress import open_conflict_counts
+
+        return open_conflict_counts(session, kelurahan=kelurahan,
+                                    kecamatan=None if kelurahan else kecamatan)
+    return group_counts(session, user, status, kecamatan, kelurahan, household_id, visit_uuid)
+
+
+def group_counts(session: Session, user: User, status: str | None, kecamatan: str | None,
+                 kelurahan: str | None, household_id: str | None, visit_uuid: str | None
+                 ) -> dict[str, int]:
+    """Conflicts per kind by GROUP BY over the conflicts themselves."""
+    # Grouping on ``kind || ''`` keeps SQLite's planner off the (status, kind) index, which
+    # would scan every open conflict to save a sort; the area filter's index is far narrower.
+    kind_key = (Conflict.kind + "").label("kind")
+    stmt = _filtered(user, status, None, kecamatan, kelurahan, household_id, visit_uuid,
+                     [kind_key, func.count()]).group_by(kind_key)
+    return {k: n for k, n in session.execute(stmt)}
 
 
 def get_visible(session: Session, user: User, conflict_id: int, *, for_update: bool = False

@@ -171,3 +171,27 @@ def test_the_review_endpoints_are_in_the_openapi_document(client):
                  "/api/v1/media/{sha256}", "/api/v1/exports/changes.csv",
                  "/api/v1/exports/outcomes.csv"):
         assert path in paths
+
+
+def test_counts_from_the_progress_counters_equal_a_group_by(rv, client, db):
+    from server.models import User
+    from server.services.conflicts import _counts, group_counts
+
+    _visit, ids = scenario(rv)
+    other = rv.pushed("KLG-A2", who="budi")
+    rv.under_review(other["uuid"], [{"kind": "location_far"}, {"kind": "photo_reused"}])
+    client.post(f"/api/v1/conflicts/{ids[0]}/resolve", headers=rv.headers["spv"],
+                json={"decision": "keep_registry"})
+    db.expire_all()
+    spv = db.query(User).filter_by(username="spv").one()
+    for area in ({"kelurahan": "31.73.01.1001"}, {"kelurahan": "31.73.01.1002"},
+                 {"kecamatan": "31.73.01"}, {"kecamatan": "31.73.01",
+                                             "kelurahan": "31.73.01.1001"}):
+        args = (area.get("kecamatan"), area.get("kelurahan"), None, None)
+        fast = _counts(db, spv, "open", *args)
+        assert fast == group_counts(db, spv, "open", *args), area
+        assert fast
+    assert _counts(db, spv, "open", "31.73.01", None, None, None) == {
+        "field_mismatch": 1, "location_far": 1, "photo_reused": 2}
+    page = body(client.get("/api/v1/conflicts?kecamatan=31.73.01", headers=rv.headers["spv"]))
+    assert page["counts"] == {"field_mismatch": 1, "location_far": 1, "photo_reused": 2}
