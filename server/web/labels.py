@@ -53,6 +53,11 @@ REVIEW_DECISIONS = {
 
 LAYERS = {"registry": "Registri DTSEN", "verified": "Data terverifikasi"}
 
+SOURCES = {"registry_import": "Impor registri", "visit": "Kunjungan (otomatis)",
+           "review": "Keputusan peninjau"}
+
+REGISTRY_KINDS = {"created": "baru", "changed": "berubah", "removed": "dihapus"}
+
 
 def kind_label(kind: str | None) -> str:
     return KINDS.get(kind or "", kind or "—")
@@ -111,4 +116,6 @@ def register_filters(app: Flask) -> None:
         decision=lambda s: DECISIONS.get(s, REVIEW_DECISIONS.get(s, s or "—")),
         visit_status=lambda s: VISIT_STATUSES.get(s, s or "—"),
         layer=lambda s: LAYERS.get(s, s),
+        source=lambda s: SOURCES.get(s, s or "—"),
+        registry_kind=lambda s: REGISTRY_KINDS.get(s, s or "—"),
     )

@@ -371,9 +371,11 @@ class ReviewForm(Schema):
 
 def _render_visit(uuid: str, error: str | None = None, status: int = 200):
     from server.services.media import signed_url
-    from server.services.visits import visit_detail
+    from server.services.visits import get_visible_visit, visit_detail
 
     visit = visit_detail(db.session, g.user, uuid)
+    row = get_visible_visit(db.session, g.user, uuid)  # the review's note, for the page
+    visit.update(review_note=row.review_note, reviewed_at=row.reviewed_at)
     photos = [{"field": p["field"], "thumb_url": signed_url(p["sha256"], "thumb"),
                "url": signed_url(p["sha256"], "full")}
               for p in visit.get("photos") or [] if p["sha256"] not in

@@ -316,6 +316,7 @@ def test_supervisor_scenario_from_queue_to_the_phone(page, live, phone):
     page.click("button:has-text('Kembalikan ke enumerator')")
     assert "Tinjauan disimpan" in page.inner_text(".flash")
     assert page.inner_text("#status") == "Dikembalikan"
+    assert "Foto rumah kurang jelas" in page.inner_text("#review-note")
     shot(page, "11-kunjungan-dikembalikan")
 
     # 5. the enumerator's next pull receives it

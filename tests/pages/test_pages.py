@@ -309,3 +309,16 @@ def test_the_dashboard_outside_a_supervisors_area_is_404(web, make_user):
     assert web.login("spv").status_code == 303
     assert web.get("/review/dasbor").status_code == 200
     assert web.get("/review/dasbor?kecamatan=31.72.01").status_code == 404
+
+
+def test_pages_are_small_gzipped_and_use_one_small_stylesheet(web, db, flagged):
+    assert web.login("spv").status_code == 303
+    plain = web.get("/review/antrean")
+    assert len(plain.data) < 12_000
+    links = re.findall(r'<(?:link|script|img)[^>]+(?:href|src)="([^"]+)"',
+                       plain.get_data(as_text=True))
+    assert links == ["data:,", "/static/tapak.css"]  # no script, no font, nothing else
+    gzipped = web.get("/review/antrean", headers={"Accept-Encoding": "gzip"})
+    assert gzipped.headers["Content-Encoding"] == "gzip" and len(gzipped.data) < 3_000
+    css = web.get("/static/tapak.css")
+    assert css.status_code == 200 and len(css.data) < 5_000
