@@ -53,7 +53,7 @@ def extract(families: int, seed: int) -> Path:
     return folder
 
 
-def setup_round(session, runner_invoke, extract_dir: Path, per_enumerator: int,
+def setup_round(session, extract_dir: Path, per_enumerator: int,
                 per_day: int, seed: int, form_path: Path):
     """Import, form, users, round, assignments, and the simulated plan. Shared with tests."""
     from sqlalchemy import select
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = extract(args.families, args.seed)
         with app.app_context():
             plan, users, summary = setup_round(
-                db.session, runner.invoke, folder, args.per_enumerator, args.per_day,
+                db.session, folder, args.per_enumerator, args.per_day,
                 args.seed, ROOT / "forms/verifikasi_keluarga/v1.json")
             t1 = time.perf_counter()
             log(f"setup: {summary.inserted:,} families imported, {len(users)} enumerators, "

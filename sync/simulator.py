@@ -52,6 +52,7 @@ SCENARIO_SHARES: dict[str, float] = {
     "fab_gps_elsewhere": 0.012,
     "fab_gps_far": 0.012,
     "fab_too_short": 0.012,
+    "fab_photo_cropped": 0.012,
     "change_died": 0.02,
     "change_moved": 0.02,
     "change_baby": 0.03,
@@ -61,6 +62,9 @@ SCENARIO_SHARES: dict[str, float] = {
     "change_family_moved": 0.01,
 }
 FABRICATED = frozenset(k for k in SCENARIO_SHARES if k.startswith("fab_"))
+# Reported but not a target: a copy cropped by 2% lands 4-8 bits away, where the worker's
+# phash band lookup (exact 16-bit bands, sure only up to 3 bits) finds only some of them.
+PROBES = frozenset({"fab_photo_cropped"})
 
 # What counts as detecting each planted anomaly or scenario: (conflict kind, detail key, value).
 TARGETS: dict[str, tuple[str, str | None, object]] = {
@@ -78,6 +82,7 @@ TARGETS: dict[str, tuple[str, str | None, object]] = {
     "fab_gps_elsewhere": ("location_outside_area", None, None),
     "fab_gps_far": ("location_far", None, None),
     "fab_too_short": ("visit_too_short", None, None),
+    "fab_photo_cropped": ("photo_reused", "match", "phash"),
     "change_died": ("field_mismatch", None, None),
     "change_moved": ("field_mismatch", None, None),
     "change_baby": ("field_mismatch", None, None),
@@ -156,11 +161,14 @@ def photo(seed: int | str, size: tuple[int, int] = (320, 240)) -> bytes:
     return out.getvalue()
 
 
-def near_copy(data: bytes, seed: int | str) -> bytes:
-    """The same picture resized (60-90%) and re-encoded at a lower quality: other bytes, a
-    perceptual hash a few bits away."""
+def near_copy(data: bytes, seed: int | str, crop: float = 0.0) -> bytes:
+    """The same picture (less ``crop`` of each side) resized (60-90%) and re-encoded at a lower
+    quality: other bytes, a perceptual hash a few bits away (0-2 uncropped)."""
     rng = random.Random(f"copy:{seed}")
     img = Image.open(io.BytesIO(data))
+    if crop:
+        w, h = img.size
+        img = img.crop((int(w * crop), int(h * crop), int(w * (1 - crop)), int(h * (1 - crop))))
     f = rng.uniform(0.6, 0.9)
     img = img.resize((int(img.width * f), int(img.height * f)), Image.LANCZOS)
     out = io.BytesIO()
@@ -334,7 +342,7 @@ def plan_visits(form, records: Iterable[dict], anomalies: Iterable[dict], *, see
             prev_end, prev_point = last[e]
             km = haversine_m(*prev_point, *point) / 1000
             if name == "fab_impossible_travel":
-                begin = prev_end + dt.timedelta(seconds=rng.randint(60, 150))
+                begin = prev_end + dt.timedelta(seconds=rng.randint(45, 90))
             else:
                 speed = rng.uniform(10, 20)  # km/h: motorbike in Jakarta traffic, on foot
                 begin = prev_end + dt.timedelta(hours=km / speed,
@@ -349,7 +357,7 @@ def plan_visits(form, records: Iterable[dict], anomalies: Iterable[dict], *, see
         sv.visit["started_at"] = begin.replace(microsecond=0).isoformat()
         sv.visit["ended_at"] = end.replace(microsecond=0).isoformat()
         last[e] = (end, point)
-        if name in ("fab_photo_same", "fab_photo_similar"):
+        if name in ("fab_photo_same", "fab_photo_similar", "fab_photo_cropped"):
             _reuse_photo(p, sv, [v for dd in range(d) for v in done_by_day[dd]
                                  if v.household_id != hid and v.images])
         visits.append(sv)
@@ -370,7 +378,7 @@ def _applies(name: str, r: dict, day: int, prev: dict | None, ok: set[str],
                 and haversine_m(prev["lat"], prev["lon"], r["lat"], r["lon"]) >= 2500)
     if name in ("fab_gps_elsewhere", "fab_gps_far"):
         return hid not in blocked
-    if name in ("fab_photo_same", "fab_photo_similar"):
+    if name in ("fab_photo_same", "fab_photo_similar", "fab_photo_cropped"):
         return day >= 1  # the copied photo comes from a visit of an earlier day
     if name in ("change_died", "change_moved"):
         return len(members) >= 2
@@ -445,7 +453,8 @@ def _build(p: _Planner, record: dict, name: str, version: int, day: dt.date, e: 
             expected.add("moved_receiving_aid")
 
     # The GPS point: near the registered point (within the reported accuracy), or elsewhere.
-    acc = round(rng.uniform(4, 20), 1)
+    # Phones report accuracy as a 68% radius: 4-15 m outdoors, 15-45 m under roofs (a fifth).
+    acc = round(rng.uniform(4, 15) if rng.random() < 0.8 else rng.uniform(15, 45), 1)
     lat, lon = record["lat"], record["lon"]
     if name == "fab_gps_elsewhere":
         _code, sampler = p.other_sampler(record["kode_kelurahan"])
@@ -469,8 +478,10 @@ def _build(p: _Planner, record: dict, name: str, version: int, day: dt.date, e: 
                 expected.add("location_outside_area")
         lat, lon = best
         expected.add("location_far")
-    else:
-        lat, lon = _offset(lat, lon, rng.uniform(0, acc), rng.uniform(0, 6.28))
+    else:  # the error of a 2-D Gaussian fix (Rayleigh radius), 68% of them within acc
+        sigma = acc / 1.51
+        error = sigma * math.sqrt(-2 * math.log(1 - rng.random()))
+        lat, lon = _offset(lat, lon, error, rng.uniform(0, 6.28))
     loc = {"lat": lat, "lon": lon, "accuracy_m": acc}
     visit["location"] = loc
     if "lokasi" in answers:
@@ -480,7 +491,7 @@ def _build(p: _Planner, record: dict, name: str, version: int, day: dt.date, e: 
         expected.add("impossible_travel")
     elif name == "fab_too_short":
         expected.add("visit_too_short")
-    elif name in ("fab_photo_same", "fab_photo_similar"):
+    elif name in ("fab_photo_same", "fab_photo_similar", "fab_photo_cropped"):
         expected.add("photo_reused")
 
     # Photos: a new picture for every photo question (ingest drops those not relevant).
@@ -506,6 +517,8 @@ def _reuse_photo(p: _Planner, sv: SimVisit, sources: list[SimVisit]) -> None:
     data = src.images[src_photo["sha256"]]
     if sv.scenario == "fab_photo_similar":
         data = near_copy(data, sv.uuid)
+    elif sv.scenario == "fab_photo_cropped":
+        data = near_copy(data, sv.uuid, crop=0.02)
     mine = next(ph for ph in sv.visit["photos"] if ph["field"] == "foto_depan")
     sv.images.pop(mine["sha256"], None)
     mine["sha256"] = _sha(data)
@@ -658,8 +671,8 @@ def score(session, plan: Plan) -> Report:
     rows = []
     for kind in order:
         n, hit = per_kind.get(kind, (0, 0))
-        group = "planted" if kind in PLANTED else "fabricated" if kind in FABRICATED \
-            else "change"
+        group = "planted" if kind in PLANTED else "probe" if kind in PROBES \
+            else "fabricated" if kind in FABRICATED else "change"
         rows.append({"kind": kind, "group": group, "target": TARGETS[kind][0], "planted": n,
                      "detected": hit, "recall": hit / n if n else None})
     precision = [{"kind": k, "raised": raised[k], "expected": right[k],
@@ -686,7 +699,7 @@ def format_report(report: Report) -> str:
     for r in report.rows:
         recall = "-" if r["recall"] is None else f"{r['recall']:.3f}"
         verdict = ""
-        if r["group"] != "change":
+        if r["group"] in ("planted", "fabricated"):
             verdict = "PASS" if r["recall"] is not None and r["recall"] >= RECALL_TARGET \
                 else "FAIL"
         lines.append(f"{r['kind']:<26} {r['group']:<10} {r['target']:<22} {r['planted']:>7} "
