@@ -33,12 +33,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import Integer, String, and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sync import feed
-from sync.db import utcnow, write_transaction
+from sync.db import UTCDateTime, utcnow, write_transaction
 from sync.ingest import FormCache
 from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
@@ -123,7 +123,12 @@ class _Batch:
     photo_sites: dict[str, list[dict]]      # sha256 -> [{sha256, phash, household_id, visit_uuid}]
     round_visits: dict[tuple, list[dict]]   # (household, round) -> visits
     upstream: dict[str, dict]               # household -> {path: new value}
+    previous: dict[str, dict] = dataclasses.field(default_factory=dict)  # visit -> previous
     verifies: dict = dataclasses.field(default_factory=dict)  # (form, version) -> map
+    # Writes gathered over the batch and made at its end: conflict rows, and the assignments
+    # to finish, (round, household) -> blocking (False wins: the first verified visit ends it).
+    conflicts: list[dict] = dataclasses.field(default_factory=list)
+    finish: dict[tuple, bool] = dataclasses.field(default_factory=dict)
 
     def photo_lookup(self, sha: str, phash: str | None) -> list[dict]:
         found = list(self.photo_sites.get(sha, ()))
@@ -186,7 +191,7 @@ def _load(session: Session, visits: list[Visit]) -> _Batch:
                 for path in fields or ():
                     upstream.setdefault(hid, {})[path] = None
     return _Batch(records, facts, _grouped(nik_rows), _grouped(kk_rows), dict(photos),
-                  photo_sites, dict(round_visits), upstream)
+                  photo_sites, dict(round_visits), upstream, _previous_visits(session, visits))
 
 
 def _photo_sites(session: Session, photos: list[dict]) -> dict:
@@ -203,36 +208,74 @@ def _photo_sites(session: Session, photos: list[dict]) -> dict:
                 .where(VisitPhoto.sha256.in_(chunk))):
             sites[sha].append({"sha256": sha, "phash": ph, "household_id": hid,
                                "visit_uuid": uuid})
-    # Near copies: any two hashes at most 3 bits apart share one of four 16-bit bands.
-    for ph in sorted({p["phash"] for p in photos if p.get("phash")}):
-        bands = [Photo.phash.between(ph[:4], ph[:4] + "g")] + [
-            text(f"substr(photos.phash, {4 * i + 1}, 4) = :b{i}").bindparams(**{f"b{i}":
-                                                                               ph[4 * i:4 * i + 4]})
-            for i in range(1, 4)]
-        near = session.execute(
-            select(Photo.sha256, Photo.phash, Visit.household_id, Visit.uuid)
-            .join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
-            .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
-            .where(or_(*bands)).limit(200)).all()  # an equal phash is a near copy too
+    # Near copies: any two hashes at most 3 bits apart share one of four 16-bit bands. One
+    # query per band for the whole batch; each photo then takes the rows sharing a band.
+    phashes = sorted({p["phash"] for p in photos if p.get("phash")})
+    if not phashes:
+        return sites
+    found: dict[tuple, tuple] = {}  # (visit, field, sha) -> (sha, phash, household, visit)
+    cols = (VisitPhoto.visit_uuid, VisitPhoto.field, Photo.sha256, Photo.phash,
+            Visit.household_id)
+    for band in range(4):
+        for chunk in _chunks(phashes, 100 if band == 0 else 500):
+            if band == 0:
+                cond = or_(*[Photo.phash.between(ph[:4], ph[:4] + "g") for ph in chunk])
+            else:
+                cond = text(f"substr(photos.phash, {4 * band + 1}, 4) IN :bs").bindparams(
+                    bindparam("bs", sorted({ph[4 * band:4 * band + 4] for ph in chunk}),
+                              expanding=True))
+            for uuid, field, sha, ph, hid in session.execute(
+                    select(*cols).join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
+                    .join(Visit, Visit.uuid == VisitPhoto.visit_uuid).where(cond)):
+                found[(uuid, field, sha)] = (sha, ph, hid, uuid)
+    by_band: list[dict[str, list[tuple]]] = [defaultdict(list) for _ in range(4)]
+    for row in found.values():
+        other = row[1]
+        if other:
+            for band in range(4):
+                by_band[band][other[4 * band:4 * band + 4]].append(row)
+    for ph in phashes:
+        lo, hi = ph[:4], ph[:4] + "g"
+        near, seen = [], set()
+        for band in range(4):
+            for row in by_band[band].get(ph[4 * band:4 * band + 4], ()):
+                if band == 0 and not lo <= row[1] <= hi:
+                    continue
+                if id(row) not in seen:
+                    seen.add(id(row))
+                    near.append(row)
         sites[("phash", ph)] = [{"sha256": s, "phash": p, "household_id": h, "visit_uuid": u}
-                                for s, p, h, u in near]
+                                for s, p, h, u in near[:200]]  # an equal phash is near too
     return sites
 
 
-def _previous_visit(session: Session, visit: Visit) -> dict | None:
-    if visit.started_at is None:
-        return None
-    row = session.execute(
-        select(Visit.uuid, Visit.started_at, Visit.ended_at, Visit.lat, Visit.lon,
-               Visit.accuracy_m)
-        .where(Visit.enumerator_id == visit.enumerator_id, Visit.started_at < visit.started_at,
-               Visit.uuid != visit.uuid)
-        .order_by(Visit.started_at.desc()).limit(1)).one_or_none()
-    if row is None:
-        return None
-    return {"uuid": row.uuid, "started_at": row.started_at, "ended_at": row.ended_at,
-            "location": ({"lat": row.lat, "lon": row.lon, "accuracy_m": row.accuracy_m}
-                         if row.lat is not None else None)}
+def _previous_visits(session: Session, visits: list[Visit]) -> dict[str, dict]:
+    """Each visit's previous visit by the same enumerator (by start time), for the batch at
+    once: one correlated lookup per visit in a single statement, then their details."""
+    keyed = [(v.uuid, v.enumerator_id, v.started_at) for v in visits if v.started_at is not None]
+    prev_of: dict[str, str] = {}
+    for chunk in _chunks(keyed, 300):
+        params = []
+        for i, (uuid, enumerator, started) in enumerate(chunk):
+            params += [bindparam(f"u{i}", uuid, type_=String),
+                       bindparam(f"e{i}", enumerator, type_=Integer),
+                       bindparam(f"s{i}", started, type_=UTCDateTime)]
+        rows_sql = ", ".join(f"(:u{i}, :e{i}, :s{i})" for i in range(len(chunk)))
+        stmt = text(
+            f"WITH b(u, e, s) AS (VALUES {rows_sql}) SELECT b.u, (SELECT o.uuid FROM visits o "
+            "WHERE o.enumerator_id = b.e AND o.started_at < b.s AND o.uuid != b.u "
+            "ORDER BY o.started_at DESC LIMIT 1) FROM b").bindparams(*params)
+        prev_of.update({u: p for u, p in session.execute(stmt) if p})
+    rows = {}
+    for chunk in _chunks(sorted(set(prev_of.values()))):
+        for row in session.execute(
+                select(Visit.uuid, Visit.started_at, Visit.ended_at, Visit.lat, Visit.lon,
+                       Visit.accuracy_m).where(Visit.uuid.in_(chunk))):
+            rows[row.uuid] = {
+                "uuid": row.uuid, "started_at": row.started_at, "ended_at": row.ended_at,
+                "location": ({"lat": row.lat, "lon": row.lon, "accuracy_m": row.accuracy_m}
+                             if row.lat is not None else None)}
+    return {u: rows[p] for u, p in prev_of.items() if p in rows}
 
 
 # --- one visit ----------------------------------------------------------------------------
@@ -246,7 +289,36 @@ def draft_key(draft: dict, ordinal: int) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value) -> bool:
+    """Whether ``value`` survives a JSON round trip unchanged (str keys, plain leaves)."""
+    t = type(value)
+    if t in _PLAIN:
+        return True
+    if t is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if t is list:
+        return all(_plain(v) for v in value)
+    return False
+
+
+def _copy(value):
+    t = type(value)
+    if t is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if t is list:
+        return [_copy(v) for v in value]
+    return value
+
+
 def _jsonable(value):
+    """``value`` as JSON would give it back (a copy); plain values skip the round trip."""
+    if type(value) in _PLAIN:
+        return value
+    if _plain(value):
+        return _copy(value)
     return json.loads(json.dumps(value, default=str))
 
 
@@ -308,7 +380,7 @@ def _reconcile(session: Session, visit: Visit, batch: _Batch, config: Config,
         record=current, registry=facts,
         nik_households=batch.nik_households, kk_households=batch.kk_households,
         photo_lookup=batch.photo_lookup,
-        previous_visit=_previous_visit(session, visit),
+        previous_visit=batch.previous.get(visit.uuid),
         round_visits=batch.round_visits.get((visit.household_id, visit.round_id), ()),
         upstream_changed=batch.upstream.get(visit.household_id, {}),
         proposed_changes=cmp.changed_fields,
@@ -316,12 +388,14 @@ def _reconcile(session: Session, visit: Visit, batch: _Batch, config: Config,
     )
     drafts = extra + cmp.drafts(config) + run_rules(ctx, config)
     _store_conflicts(session, visit, record.version, facts.get("kode_kelurahan") or "", drafts,
-                     now)
+                     now, batch)
 
     blocking = any(d["severity"] in BLOCKING for d in drafts)
     applied: dict = {}
     version = record.version
     if not blocking and cmp.changes_to_apply:
+        # the family's assignment updates go first, as one visit at a time would make them
+        _write_finish(session, batch, now, visit.household_id)
         version = apply_changes(session, visit.household_id, cmp.changes_to_apply,
                                 source=VISIT_SOURCE, actor_id=visit.enumerator_id,
                                 visit_uuid=visit.uuid)
@@ -336,16 +410,17 @@ def _reconcile(session: Session, visit: Visit, batch: _Batch, config: Config,
         "applied": applied, "skipped": list(cmp.skipped), "base_version": base_version,
     })
     visit.hold_reason, visit.error, visit.processed_at = None, None, now
-    _finish_assignment(session, visit, blocking, now)
+    _finish_assignment(session, visit, blocking, now, batch)
     return visit.status
 
 
 def _store_conflicts(session: Session, visit: Visit, version: int, kelurahan: str,
-                     drafts: list[dict], now: dt.datetime) -> None:
+                     drafts: list[dict], now: dt.datetime, batch: _Batch) -> None:
+    """Add the visit's conflict rows to the batch's (inserted at its end, ``_write``)."""
     if not drafts:
         return
     seen: dict[tuple, int] = defaultdict(int)
-    rows = []
+    rows = batch.conflicts
     for d in drafts:
         detail = d.get("detail") or {}
         ident = (d["kind"], d.get("field"), detail.get("reason") or detail.get("match") or "")
@@ -360,27 +435,59 @@ def _store_conflicts(session: Session, visit: Visit, version: int, kelurahan: st
             "created_at": now, "updated_at": now,
         })
         seen[ident] += 1
+
+
+def _insert_conflicts(session: Session, rows: list[dict]) -> None:
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Conflict)
-    session.execute(ins.on_conflict_do_nothing(index_elements=["visit_uuid", "key"]), rows)
+    stmt = ins.on_conflict_do_nothing(index_elements=["visit_uuid", "key"])
+    for chunk in _chunks(rows, 1000):
+        session.execute(stmt, chunk)
 
 
 def _finish_assignment(session: Session, visit: Visit, blocking: bool,
-                       now: dt.datetime) -> None:
+                       now: dt.datetime, batch: _Batch) -> None:
+    """Note the visit's assignment as finished; ``_write_finish`` updates it."""
     if visit.round_id is None:
         return
-    values = {"review_state": "needs_review" if blocking else "verified", "updated_at": now}
-    if not blocking:
-        values["status"] = "done"
-    changed = session.execute(
-        update(Assignment)
-        .where(Assignment.round_id == visit.round_id,
-               Assignment.household_id == visit.household_id,
-               Assignment.status.in_(("pending", "visited", "returned")))
-        .values(**values).returning(Assignment.enumerator_id)).scalars().all()
-    if changed and not blocking:
-        entity = feed.assignment_entity(visit.round_id, visit.household_id)
-        feed.emit(session, [feed.Change(u, "assignment", entity, "upsert") for u in changed])
+    key = (visit.round_id, visit.household_id)
+    batch.finish[key] = batch.finish.get(key, True) and blocking
+
+
+def _write_finish(session: Session, batch: _Batch, now: dt.datetime,
+                  household_id: str | None = None) -> None:
+    """Update the noted assignments (all, or one family's): one statement per round and
+    outcome. Reviewed as one visit at a time would leave them: a verified visit sets ``done``
+    (and later visits find the assignment closed), visits needing review before it only set
+    the review state; the phones get their assignment's change."""
+    keys = [k for k in batch.finish if household_id is None or k[1] == household_id]
+    if not keys:
+        return
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for key in keys:
+        groups[(key[0], batch.finish.pop(key))].append(key[1])
+    changes = []
+    for (round_id, blocking), hids in groups.items():
+        values_ = {"review_state": "needs_review" if blocking else "verified",
+                   "updated_at": now}
+        if not blocking:
+            values_["status"] = "done"
+        order = {h: i for i, h in enumerate(hids)}
+        for chunk in _chunks(hids):
+            changed = session.execute(
+                update(Assignment)
+                .where(Assignment.round_id == round_id, Assignment.household_id.in_(chunk),
+                       Assignment.status.in_(("pending", "visited", "returned")))
+                .values(**values_)
+                .returning(Assignment.enumerator_id, Assignment.household_id)).all()
+            if not blocking:
+                changed.sort(key=lambda r: (order[r[1]], r[0]))
+                changes += [feed.Change(u, "assignment", feed.assignment_entity(round_id, h),
+                                        "upsert") for u, h in changed]
+    if changes:
+        feed.emit(session, changes)
 
 
 def _release_successors(session: Session, visits: list[Visit], now: dt.datetime) -> int:
@@ -416,6 +523,8 @@ def _process(session: Session, uuids: list[str], config: Config,
             return {}
         batch, forms = _load(session, visits), FormCache(session)
         out = {v.uuid: _reconcile(session, v, batch, config, forms, now) for v in visits}
+        _insert_conflicts(session, batch.conflicts)
+        _write_finish(session, batch, now)
         _release_successors(session, visits, now)
         session.flush()
     return out
