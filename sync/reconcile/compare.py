@@ -52,6 +52,8 @@ _MISSING = object()
 
 def generic_path(path: str) -> str:
     """``anggota[NIK=3173...].nama`` and ``anggota[2].nama`` -> ``anggota[].nama``."""
+    if "[" not in path:
+        return path
     return _MEMBER_SEL.sub("anggota[]", path)
 
 
@@ -152,6 +154,9 @@ def values_equal(path: str, a, b, config: Config = DEFAULT) -> bool:
     normalised (NFKC, case-folded, spaces collapsed; zero-padded for ``numeric_text_paths``),
     booleans and codes by value (``"2"`` is ``2``).
     """
+    t = type(a)
+    if t is type(b) and (t is str or t is int or t is bool or t is float) and a == b:
+        return True  # the same plain value (not NaN) compares equal on every path
     g = generic_path(path)
     if g in config.name_paths and not _blank(a) and not _blank(b):
         return name_similarity(a, b) >= config.name_threshold
@@ -269,6 +274,25 @@ def member_selector(members: Sequence[Mapping], i: int) -> str:
     if nik and "]" not in nik and sum(1 for m in members if _nik(m) == nik) == 1:
         return f"{MEMBERS}[NIK={nik}]"
     return f"{MEMBERS}[{i}]"
+
+
+def member_selectors(members: Sequence[Mapping]) -> list[str]:
+    """``member_selector`` of every member, counting the NIKs once."""
+    niks = [_nik(m) for m in members]
+    counts: dict[str | None, int] = {}
+    for n in niks:
+        counts[n] = counts.get(n, 0) + 1
+    return [f"{MEMBERS}[NIK={n}]" if n and "]" not in n and counts[n] == 1 else f"{MEMBERS}[{i}]"
+            for i, n in enumerate(niks)]
+
+
+def _self_pairs(members: Sequence[Mapping]) -> dict[int, int] | None:
+    """``match_members(members, members)`` when every member has a NIK of its own (each pairs
+    with itself by NIK); None otherwise."""
+    niks = [_nik(m) for m in members]
+    if None in niks or len(set(niks)) != len(niks):
+        return None
+    return {i: i for i in range(len(members))}
 
 
 # --- the verifies map ---------------------------------------------------------------------
@@ -459,7 +483,10 @@ def _members(base, current, entries, member_fields, config) -> list[FieldOutcome
     vm_status = [dict(m, _status=s) for m, s in zip(vm, status, strict=True)]
     keys = sorted(set(member_fields.values()), key=MEMBER_ORDER.__getitem__)
 
-    c_to_b = {c: b for b, c in match_members(bm, cm, config) if b is not None and c is not None}
+    c_to_b = _self_pairs(cm) if bm == cm else None
+    if c_to_b is None:
+        c_to_b = {c: b for b, c in match_members(bm, cm, config)
+                  if b is not None and c is not None}
     cv_pairs = match_members(cm, vm_status, config)
     c_to_v = {c: v for c, v in cv_pairs if c is not None}
     visit_only = [v for c, v in cv_pairs if c is None]
@@ -480,8 +507,9 @@ def _members(base, current, entries, member_fields, config) -> list[FieldOutcome
                             outcome == PROPOSED and g in config.auto_accept)
 
     fields_out, removals, additions = [], [], []
+    selectors = member_selectors(cm)
     for ci, c in enumerate(cm):
-        sel = member_selector(cm, ci)
+        sel = selectors[ci]
         b = bm[c_to_b[ci]] if ci in c_to_b else None
         vj = c_to_v.get(ci)
         if vj is None or gone(vj):

@@ -32,7 +32,7 @@ from sync.reconcile.compare import (
     MEMBERS,
     generic_path,
     match_members,
-    member_selector,
+    member_selectors,
     to_record_value,
 )
 from sync.reconcile.config import DEFAULT, Config
@@ -182,10 +182,26 @@ def _visit_entries(ctx: Context) -> list[Mapping]:
 def effective_members(ctx: Context, config: Config) -> list[dict]:
     """The family's members as the visit leaves them: record members overlaid with the
     matched visit entry's answers, visit-only entries, and record members the visit does not
-    list; each with ``_status`` (item 404, None when unknown) and ``_selector`` (a path)."""
+    list; each with ``_status`` (item 404, None when unknown) and ``_selector`` (a path).
+    Within ``run_rules`` it is worked out once and shared by the rules (which only read it)."""
+    memo = ctx.__dict__.get("_effective_members", _NO_MEMO)
+    if memo is not _NO_MEMO and memo is not None and memo[0] is config:
+        return list(memo[1])
+    out = _effective_members(ctx, config)
+    if memo is not _NO_MEMO:
+        ctx.__dict__["_effective_members"] = (config, out)
+        return list(out)
+    return out
+
+
+_NO_MEMO = object()
+
+
+def _effective_members(ctx: Context, config: Config) -> list[dict]:
     record = [m for m in (ctx.record.get(MEMBERS) or []) if isinstance(m, Mapping)]
     entries = _visit_entries(ctx)
     out = []
+    selectors = None
     for ri, vi in match_members(record, entries, config):
         m = dict(record[ri]) if ri is not None else {}
         status = None
@@ -197,7 +213,9 @@ def effective_members(ctx: Context, config: Config) -> list[dict]:
             status = entry.get("status_keberadaan")
         m["_status"] = status
         if ri is not None:
-            m["_selector"] = member_selector(record, ri)
+            if selectors is None:
+                selectors = member_selectors(record)
+            m["_selector"] = selectors[ri]
         else:
             nik = m.get("nik")
             m["_selector"] = f"{MEMBERS}[NIK={nik}]" if nik else f"{MEMBERS}[+]"
@@ -654,7 +672,11 @@ def run_rules(ctx: Context, config: Config = DEFAULT,
     if unknown:
         raise ValueError(f"unknown rules: {', '.join(sorted(unknown))}")
     out: list[dict] = []
-    for name, rule in RULES.items():
-        if wanted is None or name in wanted:
-            out.extend(rule(ctx, config))
+    ctx.__dict__["_effective_members"] = None  # share effective_members among the rules
+    try:
+        for name, rule in RULES.items():
+            if wanted is None or name in wanted:
+                out.extend(rule(ctx, config))
+    finally:
+        ctx.__dict__.pop("_effective_members", None)
     return out
