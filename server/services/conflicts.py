@@ -300,12 +300,21 @@ def conflict_detail(session: Session, user: User, conflict_id: int) -> dict:
     return out
 
 
+# What an enumerator may see of their own visit's conflicts: the data they can correct. The
+# integrity and eligibility checks (photos, GPS, timing, aid, other families) are the
+# reviewers' alone: telling a fabricator which check fired teaches how to evade it.
+ENUMERATOR_KINDS = frozenset({"field_mismatch", "concurrent_update", "invalid_identity",
+                              "upstream_changed"})
+
+
 def visit_conflicts(session: Session, user: User, visit_uuid: str) -> list[dict]:
-    """A visit's conflicts for its detail: whole values for reviewers, masked for others."""
-    rows = session.scalars(select(Conflict).where(Conflict.visit_uuid == visit_uuid)
-                           .order_by(Conflict.id)).all()
+    """A visit's conflicts for its detail: whole values for reviewers; for the enumerator,
+    masked and only the kinds in ``ENUMERATOR_KINDS``."""
+    query = select(Conflict).where(Conflict.visit_uuid == visit_uuid).order_by(Conflict.id)
     whole = user.role in ("supervisor", "admin")
-    return [summary(c, masked=not whole) for c in rows]
+    if not whole:
+        query = query.where(Conflict.kind.in_(sorted(ENUMERATOR_KINDS)))
+    return [summary(c, masked=not whole) for c in session.scalars(query)]
 
 
 __all__ = ["list_conflicts", "conflict_detail", "get_visible", "mask_value", "mask_path",

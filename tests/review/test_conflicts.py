@@ -144,6 +144,9 @@ def test_the_visit_detail_lists_its_conflicts(rv, client):
     assert spv["conflicts"][1]["registry_value"] == "Siti Aminah"
     own = body(client.get(f"/api/v1/visits/{visit['uuid']}", headers=rv.headers["ani"]))
     assert own["conflicts"][1]["registry_value"] == "S*** A*****"
+    # the enumerator never learns which integrity check fired
+    assert "photo_reused" in {c["kind"] for c in spv["conflicts"]}
+    assert "photo_reused" not in {c["kind"] for c in own["conflicts"]}
 
 
 def test_masking_reaches_into_members_and_paths():
