@@ -216,14 +216,22 @@ def _photo_sites(session: Session, photos: list[dict]) -> dict:
     found: dict[tuple, tuple] = {}  # (visit, field, sha) -> (sha, phash, household, visit)
     cols = (VisitPhoto.visit_uuid, VisitPhoto.field, Photo.sha256, Photo.phash,
             Visit.household_id)
-    for band in range(4):
-        for chunk in _chunks(phashes, 100 if band == 0 else 500):
-            if band == 0:
-                cond = or_(*[Photo.phash.between(ph[:4], ph[:4] + "g") for ph in chunk])
-            else:
-                cond = text(f"substr(photos.phash, {4 * band + 1}, 4) IN :bs").bindparams(
-                    bindparam("bs", sorted({ph[4 * band:4 * band + 4] for ph in chunk}),
-                              expanding=True))
+    for chunk in _chunks(sorted({ph[:4] for ph in phashes})):
+        # band 0 is a range of the phash index: one range search per prefix, in one statement
+        params = [bindparam(f"p{i}", prefix, type_=String) for i, prefix in enumerate(chunk)]
+        stmt = text(
+            "WITH q(lo) AS (VALUES " + ", ".join(f"(:p{i})" for i in range(len(chunk)))
+            + ") SELECT vp.visit_uuid, vp.field, photos.sha256, photos.phash, v.household_id "
+            "FROM q JOIN photos ON photos.phash BETWEEN q.lo AND q.lo || 'g' "
+            "JOIN visit_photos vp ON vp.sha256 = photos.sha256 "
+            "JOIN visits v ON v.uuid = vp.visit_uuid").bindparams(*params)
+        for uuid, field, sha, ph, hid in session.execute(stmt):
+            found[(uuid, field, sha)] = (sha, ph, hid, uuid)
+    for band in range(1, 4):
+        for chunk in _chunks(phashes):
+            cond = text(f"substr(photos.phash, {4 * band + 1}, 4) IN :bs").bindparams(
+                bindparam("bs", sorted({ph[4 * band:4 * band + 4] for ph in chunk}),
+                          expanding=True))
             for uuid, field, sha, ph, hid in session.execute(
                     select(*cols).join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
                     .join(Visit, Visit.uuid == VisitPhoto.visit_uuid).where(cond)):
