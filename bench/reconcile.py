@@ -12,7 +12,8 @@ only for visits made on an older version), one enumerator per 100 visits, an ass
 (``visited``) per visited family, and ``--visits`` visits, each of a different family, built
 with ``forms.example_visit`` from the family's record and cleaned by ``forms.validate_visit``
 as a push would, inserted ``queued`` with three photos each (unique SHA-256s and perceptual
-hashes). A share of the visits carries changes and anomalies, so that conflicts are stored and
+hashes), arriving in pushes of an enumerator's day (10 visits sharing their ``queued_at``), in
+random order. A share of the visits carries changes and anomalies, so that conflicts are stored and
 auto-accepted changes applied: see ``SHARES``. An enumerator's visits are of one kelurahan,
 45 minutes apart.
 
@@ -221,6 +222,10 @@ def build(url: str, households: int, visits: int, seed: int) -> dict:
                                  "assignments": []}
         kinds: Counter = Counter()
         earlier: list[tuple[str, str]] = []  # (sha256, phash) of earlier visits' photos
+        # Each enumerator pushes a day's visits (10) at once; the pushes arrive shuffled, one a
+        # second, and a push's visits share their queued_at, as ingest_batch gives them.
+        pushes = list(range(-(-len(records) // 10)))
+        rng.shuffle(pushes)
         t1 = time.perf_counter()
         for n, rec in enumerate(records):
             e = n // PER_ENUMERATOR
@@ -260,14 +265,15 @@ def build(url: str, households: int, visits: int, seed: int) -> dict:
             if errors:
                 raise SystemExit(f"an example visit is invalid: {errors[:2]}")
             loc = v.get("location") or {}
+            queued = bulk.ts(now + dt.timedelta(seconds=pushes[n // 10]))
             rows["visits"].append((
                 uuid, visit_hash(v), rec["id_keluarga"], form.form_id, form.version, user,
                 f"dev-{user}", batch_of[user], round_id, v["base_version"], v["branch_id"],
                 v["trunk_version"], bulk.ts(start.astimezone(dt.UTC)),
                 bulk.ts(dt.datetime.fromisoformat(v["ended_at"]).astimezone(dt.UTC)),
-                v["started_at"][:40], now_db, loc.get("lat"), loc.get("lon"),
+                v["started_at"][:40], queued, loc.get("lat"), loc.get("lon"),
                 loc.get("accuracy_m"), json.dumps(answers, ensure_ascii=False),
-                json.dumps(v, ensure_ascii=False), "queued", now_db, 0))
+                json.dumps(v, ensure_ascii=False), "queued", queued, 0))
             for field, sha, ph, stored in photos:
                 rows["visit_photos"].append((uuid, field, sha, None))
                 if not stored:

@@ -383,10 +383,16 @@ class Comparison:
         return out
 
 
+_PARTS: dict[str, tuple[str, ...]] = {}
+
+
 def _get(d, dotted: str):
+    parts = _PARTS.get(dotted)
+    if parts is None:
+        parts = _PARTS[dotted] = tuple(dotted.split("."))
     cur = d
-    for part in dotted.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
+    for part in parts:
+        if type(cur) is not dict and not isinstance(cur, Mapping) or part not in cur:
             return _MISSING
         cur = cur[part]
     return _MISSING if _blank(cur) else cur
@@ -456,7 +462,8 @@ def three_way(
         v = _get(visit_answers, answer_path)
         if v is _MISSING:
             continue
-        b, c = _get(base, path), _get(current, path)
+        c = _get(current, path)
+        b = c if base is current else _get(base, path)
         b = None if b is _MISSING else b
         c = None if c is _MISSING else c
         v = to_record_value(path, v)

@@ -33,7 +33,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import Integer, String, and_, bindparam, or_, select, text, update
+from sqlalchemy import Integer, String, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -504,10 +504,21 @@ def _release_successors(session: Session, visits: list[Visit], now: dt.datetime)
             if v.branch_id and v.base_version is not None and v.status in PROCESSED_STATUSES]
     if not keys:
         return 0
-    cond = or_(*[and_(Visit.branch_id == b, Visit.household_id == h, Visit.base_version == n)
-                 for b, h, n in keys])
-    return session.execute(update(Visit).where(Visit.status == "held", cond)
-                           .values(status="queued", queued_at=now)).rowcount
+    # The held visits of these branches (indexed), matched here: one long OR of (branch,
+    # family, version) triples costs SQLite far more than the lookup.
+    wanted, uuids = set(keys), []
+    for chunk in _chunks(sorted({b for b, _h, _n in keys})):
+        for uuid, b, h, n in session.execute(
+                select(Visit.uuid, Visit.branch_id, Visit.household_id, Visit.base_version)
+                .where(Visit.status == "held", Visit.branch_id.in_(chunk))):
+            if (b, h, n) in wanted:
+                uuids.append(uuid)
+    released = 0
+    for chunk in _chunks(sorted(uuids)):
+        released += session.execute(update(Visit).where(Visit.status == "held",
+                                                        Visit.uuid.in_(chunk))
+                                    .values(status="queued", queued_at=now)).rowcount
+    return released
 
 
 # --- batches ------------------------------------------------------------------------------
