@@ -51,6 +51,7 @@ from sync.models.registry import (
     VerifiedVersion,
 )
 from sync.models.visit import PROCESSED_STATUSES, Photo, Visit, VisitPhoto
+from sync.photos import phash_distance
 from sync.queue import claim
 from sync.reconcile.compare import three_way, verifies_map
 from sync.reconcile.config import DEFAULT, Config
@@ -137,7 +138,7 @@ class _Batch:
         return found
 
 
-def _load(session: Session, visits: list[Visit]) -> _Batch:
+def _load(session: Session, visits: list[Visit], config: Config = DEFAULT) -> _Batch:
     hids = sorted({v.household_id for v in visits})
     records = {r.household_id: r for r in session.scalars(
         select(VerifiedRecord).where(VerifiedRecord.household_id.in_(hids)))}
@@ -170,7 +171,8 @@ def _load(session: Session, visits: list[Visit]) -> _Batch:
             .join(Photo, Photo.sha256 == VisitPhoto.sha256, isouter=True)
             .where(VisitPhoto.visit_uuid.in_(uuids))):
         photos[vp_uuid].append({"field": field, "sha256": sha, "phash": ph})
-    photo_sites = _photo_sites(session, [p for ps in photos.values() for p in ps])
+    photo_sites = _photo_sites(session, [p for ps in photos.values() for p in ps],
+                               config.phash_max_distance)
 
     round_visits: dict[tuple, list[dict]] = defaultdict(list)
     for uuid, hid, round_id, enumerator_id, status in session.execute(
@@ -194,9 +196,10 @@ def _load(session: Session, visits: list[Visit]) -> _Batch:
                   photo_sites, dict(round_visits), upstream, _previous_visits(session, visits))
 
 
-def _photo_sites(session: Session, photos: list[dict]) -> dict:
+def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dict:
     """Where else each photo (by SHA-256) or a near copy (by phash band) was taken."""
     shas = sorted({p["sha256"] for p in photos})
+    shas_set = set(shas)
     sites: dict = defaultdict(list)
     if not shas:
         return sites
@@ -209,51 +212,59 @@ def _photo_sites(session: Session, photos: list[dict]) -> dict:
             sites[sha].append({"sha256": sha, "phash": ph, "household_id": hid,
                                "visit_uuid": uuid})
     # Near copies: any two hashes at most 3 bits apart share one of four 16-bit bands. One
-    # query per band for the whole batch; each photo then takes the rows sharing a band.
+    # query per band for the whole batch, on the photos alone; each photo then takes the
+    # photos sharing a band and within ``max_distance`` bits (the rule ignores the others),
+    # and only those are looked up in the visits.
     phashes = sorted({p["phash"] for p in photos if p.get("phash")})
     if not phashes:
         return sites
-    found: dict[tuple, tuple] = {}  # (visit, field, sha) -> (sha, phash, household, visit)
-    cols = (VisitPhoto.visit_uuid, VisitPhoto.field, Photo.sha256, Photo.phash,
-            Visit.household_id)
+    cands: dict[str, str | None] = {}  # sha256 -> phash of photos sharing a band
     for chunk in _chunks(sorted({ph[:4] for ph in phashes})):
         # band 0 is a range of the phash index: one range search per prefix, in one statement
         params = [bindparam(f"p{i}", prefix, type_=String) for i, prefix in enumerate(chunk)]
         stmt = text(
             "WITH q(lo) AS (VALUES " + ", ".join(f"(:p{i})" for i in range(len(chunk)))
-            + ") SELECT vp.visit_uuid, vp.field, photos.sha256, photos.phash, v.household_id "
-            "FROM q JOIN photos ON photos.phash BETWEEN q.lo AND q.lo || 'g' "
-            "JOIN visit_photos vp ON vp.sha256 = photos.sha256 "
-            "JOIN visits v ON v.uuid = vp.visit_uuid").bindparams(*params)
-        for uuid, field, sha, ph, hid in session.execute(stmt):
-            found[(uuid, field, sha)] = (sha, ph, hid, uuid)
+            + ") SELECT photos.sha256, photos.phash FROM q "
+            "JOIN photos ON photos.phash BETWEEN q.lo AND q.lo || 'g'").bindparams(*params)
+        cands.update(session.execute(stmt).all())
     for band in range(1, 4):
         for chunk in _chunks(phashes):
             cond = text(f"substr(photos.phash, {4 * band + 1}, 4) IN :bs").bindparams(
                 bindparam("bs", sorted({ph[4 * band:4 * band + 4] for ph in chunk}),
                           expanding=True))
-            for uuid, field, sha, ph, hid in session.execute(
-                    select(*cols).join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
-                    .join(Visit, Visit.uuid == VisitPhoto.visit_uuid).where(cond)):
-                found[(uuid, field, sha)] = (sha, ph, hid, uuid)
-    by_band: list[dict[str, list[tuple]]] = [defaultdict(list) for _ in range(4)]
-    for row in found.values():
-        other = row[1]
+            cands.update(session.execute(select(Photo.sha256, Photo.phash).where(cond)).all())
+    by_band: list[dict[str, list[str]]] = [defaultdict(list) for _ in range(4)]
+    for sha, other in sorted(cands.items()):
         if other:
             for band in range(4):
-                by_band[band][other[4 * band:4 * band + 4]].append(row)
+                by_band[band][other[4 * band:4 * band + 4]].append(sha)
+    near_of: dict[str, list[str]] = {}
     for ph in phashes:
         lo, hi = ph[:4], ph[:4] + "g"
-        near, seen = [], set()
+        near: dict[str, None] = {}
         for band in range(4):
-            for row in by_band[band].get(ph[4 * band:4 * band + 4], ()):
-                if band == 0 and not lo <= row[1] <= hi:
+            for sha in by_band[band].get(ph[4 * band:4 * band + 4], ()):
+                other = cands[sha]
+                if band == 0 and not lo <= other <= hi:
                     continue
-                if id(row) not in seen:
-                    seen.add(id(row))
-                    near.append(row)
-        sites[("phash", ph)] = [{"sha256": s, "phash": p, "household_id": h, "visit_uuid": u}
-                                for s, p, h, u in near[:200]]  # an equal phash is near too
+                try:
+                    close = phash_distance(ph, other) <= max_distance
+                except ValueError:
+                    close = False
+                if close or sha in shas_set:
+                    near[sha] = None
+        near_of[ph] = list(near)
+    where: dict[str, list[tuple]] = defaultdict(list)
+    for chunk in _chunks(sorted({sha for near in near_of.values() for sha in near})):
+        for sha, hid, uuid in session.execute(
+                select(VisitPhoto.sha256, Visit.household_id, Visit.uuid)
+                .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
+                .where(VisitPhoto.sha256.in_(chunk))):
+            where[sha].append((hid, uuid))
+    for ph, near in near_of.items():
+        rows = [{"sha256": sha, "phash": cands[sha], "household_id": h, "visit_uuid": u}
+                for sha in near for h, u in where.get(sha, ())]
+        sites[("phash", ph)] = rows[:200]  # an equal phash is a near copy too
     return sites
 
 
@@ -540,7 +551,7 @@ def _process(session: Session, uuids: list[str], config: Config,
         _lock_households(session, (v.household_id for v in visits))
         if not visits:
             return {}
-        batch, forms = _load(session, visits), FormCache(session)
+        batch, forms = _load(session, visits, config), FormCache(session)
         out = {v.uuid: _reconcile(session, v, batch, config, forms, now) for v in visits}
         _insert_conflicts(session, batch.conflicts)
         _write_finish(session, batch, now)
