@@ -414,7 +414,12 @@ def _plant(gen: _Families, rec: dict, kind: str, clean: deque) -> dict:
         entry.update(member_index=index, code="nik_birth_date_mismatch")
     elif kind == "duplicate_nik":
         source = rng.choice(clean)
-        copy = dict(rng.choice(source["anggota"]), hubungan=8)
+        # Not a PNS/TNI/Polri/BUMN member: in a family with aid that would be a second anomaly.
+        people = [m for m in source["anggota"] if m["pekerjaan"] != PEKERJAAN_PNS] \
+            or source["anggota"]
+        copy = dict(rng.choice(people), hubungan=8)
+        if copy["pekerjaan"] == PEKERJAAN_PNS:
+            copy["pekerjaan"] = 4
         members.append(copy)
         entry.update(member_index=len(members) - 1, other_id_keluarga=source["id_keluarga"])
     elif kind == "duplicate_kk":
