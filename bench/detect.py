@@ -43,10 +43,15 @@ def log(msg: str) -> None:
 
 
 def extract(families: int, seed: int) -> Path:
-    """The synthetic extract and its answer file, generated once under bench/out/."""
+    """The synthetic extract and its answer file, generated once under bench/out/ (per
+    version of the generator: the folder is named by a digest of its source)."""
+    import hashlib
+
+    from sync import generator
     from sync.generator import generate
 
-    folder = OUT / f"detect_extract_{families}_{seed}"
+    digest = hashlib.sha256(Path(generator.__file__).read_bytes()).hexdigest()[:8]
+    folder = OUT / f"detect_extract_{families}_{seed}_{digest}"
     if not (folder / ".complete").exists():
         generate(folder, families, seed, "jsonl")
         (folder / ".complete").write_text("")
