@@ -53,7 +53,6 @@ from pathlib import Path
 
 import requests
 from sqlalchemy import bindparam, create_engine, text
-from sqlalchemy.engine import make_url
 
 OUT = Path(__file__).resolve().parent / "out"
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,25 +81,15 @@ def free_port() -> int:
 
 def scratch_database(url: str | None, workdir: Path) -> tuple[str, callable]:
     """(url, drop): a SQLite file in the work folder, or a new database on the given server."""
-    import config
+    from sync.db import scratch_postgres
 
     if not url:
         return f"sqlite:///{workdir / 'bench.db'}", lambda: None
-    base = make_url(config.normalise_database_url(url))
-    if base.get_backend_name() != "postgresql":
-        raise SystemExit("--database-url must be a PostgreSQL URL (SQLite is the default)")
-    name = f"bench_push_{os.getpid()}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
+    try:
+        return scratch_postgres(url, f"bench_push_{os.getpid()}")
+    except ValueError:
+        raise SystemExit("--database-url must be a PostgreSQL URL (SQLite is the default)"
+                         ) from None
 
 
 def extract(families: int, seed: int) -> Path:

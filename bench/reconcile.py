@@ -530,24 +530,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _scratch(server_url: str):
     """A scratch database bench_reconcile_<pid> on the server: (url, drop)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from sync.db import scratch_postgres
 
-    import config
-
-    base = make_url(config.normalise_database_url(server_url))
-    name = f"bench_reconcile_{os.getpid()}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
+    return scratch_postgres(server_url, f"bench_reconcile_{os.getpid()}")
 
 
 if __name__ == "__main__":

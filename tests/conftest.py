@@ -12,10 +12,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 import config
 from server import create_app
@@ -25,29 +25,20 @@ from server.extensions import limiter
 KEEP_TABLES = {"areas", "alembic_version"}
 
 
-def _create_pg_database(url: str) -> tuple[str, str]:
-    """Create a fresh database beside the one ``url`` names; return (new url, admin url)."""
-    base = make_url(config.normalise_database_url(url))
-    name = f"tapak_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+def scratch_test_database(prefix: str) -> tuple[str, Callable[[], None]]:
+    """(url, drop) of a new database beside TEST_DATABASE_URL's, named for this run.
+
+    A server that cannot be used stops the run with a clear message (a failure on CI).
+    """
+    from sync.db import scratch_postgres
+
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        return scratch_postgres(os.environ["TEST_DATABASE_URL"], name)
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("CI") == "true":
             raise
         raise pytest.UsageError(f"PostgreSQL at TEST_DATABASE_URL is not usable: {exc}") from exc
-    finally:
-        admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop_pg_database(admin_url: str, name: str) -> None:
-    admin = create_engine(make_url(config.normalise_database_url(admin_url)),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +48,9 @@ def database_url(tmp_path_factory):
     if not pg:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
         return
-    url, name = _create_pg_database(pg)
+    url, drop = scratch_test_database("tapak_test")
     yield url
-    _drop_pg_database(pg, name)
+    drop()
 
 
 @pytest.fixture(scope="session")

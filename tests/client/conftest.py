@@ -37,7 +37,6 @@ import pytest
 import requests
 from PIL import Image
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 import config
 import forms
@@ -74,26 +73,11 @@ def sha(data: bytes) -> str:
 
 def _scratch_database(tmp: Path) -> tuple[str, Callable[[], None]]:
     """(url, drop) of a database for this module's server."""
-    pg = os.environ.get("TEST_DATABASE_URL")
-    if not pg:
+    from tests.conftest import scratch_test_database
+
+    if not os.environ.get("TEST_DATABASE_URL"):
         return f"sqlite:///{tmp / 'live.db'}", lambda: None
-    base = make_url(config.normalise_database_url(pg))
-    name = f"tapak_client_{os.getpid()}_{uuidlib.uuid4().hex[:6]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        if os.environ.get("CI") == "true":
-            raise
-        raise pytest.UsageError(f"PostgreSQL at TEST_DATABASE_URL is not usable: {exc}") from exc
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
+    return scratch_test_database("tapak_client")
 
 
 def _prepare(url: str, instance: Path, photo_dir: Path) -> list[str]:

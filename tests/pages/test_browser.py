@@ -21,8 +21,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from werkzeug.serving import make_server
 
 import config
@@ -45,23 +44,11 @@ PHONE = {"width": 360, "height": 800}
 
 def _scratch_database(tmp: Path):
     """(url, drop): a SQLite file, or a PostgreSQL database beside TEST_DATABASE_URL's."""
-    import uuid
+    from tests.conftest import scratch_test_database
 
-    pg = os.environ.get("TEST_DATABASE_URL")
-    if not pg:
+    if not os.environ.get("TEST_DATABASE_URL"):
         return f"sqlite:///{tmp / 'pages.db'}", lambda: None
-    base = make_url(config.normalise_database_url(pg))
-    name = f"tapak_pages_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
+    return scratch_test_database("tapak_pages")
 
 
 class Live:
