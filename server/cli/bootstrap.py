@@ -2,13 +2,17 @@
 
 It loads the areas, publishes the shipped forms, and, on an empty database, creates demo
 users for the ten priority kecamatan, generates and imports a demo extract of 5,000 families
-(seed 2026) inside their areas, and assigns them to the demo enumerators in a running round.
+(seed 2026) inside their areas, assigns them to the demo enumerators in a running round, and
+plays a few days of field work (``sync.simulator``: honest, changed and fabricated visits with
+real photos, pushed and reconciled) so that the review queue and the dashboard have something to
+show.
 The users' random passwords are written once to ``instance/demo-logins.txt`` (mode 600) and
 printed on every run, so there is never a default password in the code.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -27,6 +31,7 @@ from sync.models import Area
 ENUMERATORS_PER_KECAMATAN = 2
 DEMO_HOUSEHOLDS = 5000
 DEMO_SEED = 2026
+DEMO_VISITS_PER_KECAMATAN = 30
 
 
 def _slug(name: str) -> str:
@@ -67,10 +72,69 @@ def load_demo_registry(instance: Path, households: int = DEMO_HOUSEHOLDS) -> str
             f"({result['anomalies']} planted anomalies listed in {out / 'anomalies.jsonl'})")
 
 
+def simulate_demo_visits(session, instance: Path, per_kecamatan: int) -> str:
+    """A few days of the first enumerator of each priority kecamatan: visits planned by the
+    simulator on the families they hold, photos uploaded, pushed, and reconciled."""
+    import datetime as dt
+    import io
+    import json
+    import uuid
+
+    from server.models import User
+    from server.services.photos import receive
+    from sync import forms as form_store
+    from sync import simulator
+    from sync.ingest import ingest_batch
+    from sync.models import Assignment, VerifiedRecord
+    from sync.reconcile.worker import drain
+
+    first = {}
+    for user in session.scalars(select(User).where(User.role == "enumerator")
+                                .order_by(User.username)):
+        first.setdefault(tuple(user.areas), user)
+    records, holder = [], {}
+    for user in first.values():
+        rows = session.execute(
+            select(VerifiedRecord.doc).join(
+                Assignment, Assignment.household_id == VerifiedRecord.household_id)
+            .where(Assignment.enumerator_id == user.id)
+            .order_by(VerifiedRecord.household_id).limit(per_kecamatan)).scalars().all()
+        for doc in rows:
+            records.append(doc)
+            holder[doc["id_keluarga"]] = user
+    ids = set(holder)
+    answers = instance / "demo-extract" / "anomalies.jsonl"
+    anomalies = [a for a in map(json.loads, answers.read_text().splitlines())
+                 if a.get("id_keluarga") in ids
+                 and a.get("other_id_keluarga") in (None, *ids)]
+    form = form_store.compiled_form(form_store.latest_open_version(session,
+                                                                   "verifikasi_keluarga"))
+    logging.getLogger("tapak.photos").setLevel(logging.WARNING)  # one line a photo: too many
+    plan = simulator.plan_visits(form, records, anomalies, seed=DEMO_SEED,
+                                 per_enumerator=per_kecamatan, per_day=8,
+                                 start=dt.date.today() - dt.timedelta(days=5))
+    for day in plan.days():
+        todays = [v for v in plan.visits if v.day == day]
+        for user in {holder[v.household_id].id: holder[v.household_id]
+                     for v in todays}.values():
+            mine = [v for v in todays if holder[v.household_id] is user]
+            for v in mine:
+                for sha, data in v.images.items():
+                    receive(session, user, sha, io.BytesIO(data), "image/jpeg", len(data))
+            batch = [v.visit for v in mine]
+            ingest_batch(session, user_id=user.id, device_id=f"demo-{user.username}",
+                         batch_id=str(uuid.uuid4()), raw_body=json.dumps(
+                             {"visits": batch}).encode(), visits=batch)
+        drain(session, worker="bootstrap")
+    return f"demo field work: {len(plan.visits)} visits pushed and reconciled"
+
+
 @click.command("bootstrap")
 @click.option("--households", type=int, default=DEMO_HOUSEHOLDS, show_default=True,
               help="Demo families to generate on an empty database.")
-def cli(households: int):
+@click.option("--visits-per-kecamatan", type=int, default=DEMO_VISITS_PER_KECAMATAN,
+              show_default=True, help="Demo visits to simulate per kecamatan (0: none).")
+def cli(households: int, visits_per_kecamatan: int):
     """Areas and forms; on an empty database demo users, families and assignments."""
     from server.cli.assignments import assign_demo
     from server.cli.forms import FORMS_DIR, publish_path
@@ -96,6 +160,8 @@ def cli(households: int):
         with write_transaction(db.session):
             round_, assigned = assign_demo(db.session)
         click.echo(f"round {round_.name!r}: {assigned} families assigned to the demo enumerators")
+        if visits_per_kecamatan > 0 and (instance / "demo-extract").exists():
+            click.echo(simulate_demo_visits(db.session, instance, visits_per_kecamatan))
     if logins_file.exists():
         click.echo(f"\nDemo logins ({logins_file}):")
         for line in logins_file.read_text().splitlines():

@@ -103,9 +103,17 @@ def test_bootstrap_creates_demo_data_once(runner, db, app):
                       .join(User, User.id == Assignment.enumerator_id)).all()
     users = {u.id: u for u in db.scalars(select(User))}
     assert all(users[uid].covers(kelurahan) for kelurahan, uid in rows)
+    # A few days of demo field work, reconciled: the review queue has something to show.
+    from sync.models import Conflict, Visit
+
+    visits = dict(db.execute(select(Visit.status, func.count()).group_by(Visit.status)).all())
+    assert "demo field work" in first.output and sum(visits.values()) > 0
+    assert set(visits) <= {"verified", "needs_review"} and visits.get("needs_review", 0) > 0
+    assert db.scalar(select(func.count()).select_from(Conflict)) > 0
     second = runner.invoke(args=["bootstrap", "--households", "300"])
     assert second.exit_code == 0, second.output
     assert "created" not in second.output and "imported" not in second.output
+    assert "demo field work" not in second.output
     assert "already published, unchanged" in second.output
     assert db.scalar(select(func.count()).select_from(FormVersion)) == 1
     assert db.scalar(select(User).where(User.username == "spv-johar-baru")).areas == ["31.71.08"]
