@@ -67,7 +67,7 @@ def mask_value(value: Any, field: str | None = None) -> Any:
     """Hide NIKs, KK numbers and names inside a conflict value, whatever its shape."""
     leaf = (field or "").rsplit(".", 1)[-1]
     if isinstance(value, dict):
-        return {k: _mask_keyed(k, v) for k, v in value.items()}
+        return {k: mask_value(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_value(v) for v in value]
     if isinstance(value, str):
@@ -76,16 +76,6 @@ def mask_value(value: Any, field: str | None = None) -> Any:
         if leaf in _NUMBER_KEYS or _LONG_NUMBER.match(value):
             return mask_number(value)
     return value
-
-
-def _mask_keyed(key: str, value: Any) -> Any:
-    if isinstance(value, str):
-        if key in _NAME_KEYS:
-            return mask_name(value)
-        if key in _NUMBER_KEYS or _LONG_NUMBER.match(value):
-            return mask_number(value)
-        return value
-    return mask_value(value)
 
 
 # --- the list ---------------------------------------------------------------------------------
