@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import logging
-import traceback
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from sync.privacy import exception_summary
 
 log = logging.getLogger("tapak.errors")
 
@@ -117,13 +118,8 @@ def http_error_response(error: HTTPException):
 
 def unexpected_error_response(error: Exception):
     """A 500 that never echoes the exception's message, which may hold personal data."""
-    frames = traceback.extract_tb(error.__traceback__)
-    where = [f"{f.filename}:{f.lineno} {f.name}" for f in frames[-8:]]
-    log.error(
-        "unhandled exception",
-        extra={"exception": type(error).__name__, "frames": where,
-               "path": request.path if request else None},
-    )
+    log.error("unhandled exception",
+              extra={**exception_summary(error), "path": request.path if request else None})
     return http_error_response(InternalServerError())
 
 

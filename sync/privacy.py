@@ -21,3 +21,13 @@ def mask_name(value: str | None) -> str | None:
     if not value:
         return value
     return " ".join(word[0] + "*" * (len(word) - 1) for word in value.split())
+
+
+def exception_summary(error: BaseException, depth: int = 8) -> dict:
+    """What a log line may say of an exception: its type and where it was raised, never its
+    message (which may quote a NIK, a name or a whole row)."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    return {"exception": type(error).__name__,
+            "frames": [f"{f.filename}:{f.lineno} {f.name}" for f in frames[-depth:]]}

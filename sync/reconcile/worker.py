@@ -52,6 +52,7 @@ from sync.models.registry import (
 )
 from sync.models.visit import PROCESSED_STATUSES, Photo, Visit, VisitPhoto
 from sync.photos import phash_distance
+from sync.privacy import exception_summary
 from sync.queue import claim
 from sync.reconcile.compare import three_way, verifies_map
 from sync.reconcile.config import DEFAULT, Config
@@ -570,20 +571,21 @@ def process_visits(session: Session, uuids: list[str], *, config: Config = DEFAU
     now = now or utcnow()
     try:
         return _process(session, uuids, config, now)
-    except Exception:  # noqa: BLE001 - isolate the bad visit below
+    except Exception as exc:  # noqa: BLE001 - isolate the bad visit below
         if len(uuids) == 1:
-            return {uuids[0]: _failed(session, uuids[0], config)}
+            return {uuids[0]: _failed(session, uuids[0], config, exc)}
     out: dict[str, str] = {}
     for uuid in uuids:
         try:
             out.update(_process(session, [uuid], config, now))
-        except Exception:  # noqa: BLE001 - one bad visit never costs its neighbours
-            out[uuid] = _failed(session, uuid, config)
+        except Exception as exc:  # noqa: BLE001 - one bad visit never costs its neighbours
+            out[uuid] = _failed(session, uuid, config, exc)
     return out
 
 
-def _failed(session: Session, uuid: str, config: Config) -> str:
-    log.exception("reconciliation failed", extra={"visit_uuid": uuid})
+def _failed(session: Session, uuid: str, config: Config, error: Exception) -> str:
+    # The type and frames only: an exception's message may quote the visit's answers.
+    log.error("reconciliation failed", extra={"visit_uuid": uuid, **exception_summary(error)})
     with write_transaction(session):
         visit = session.get(Visit, uuid)
         if visit is None:
@@ -614,12 +616,17 @@ def run_once(session: Session, worker: str | None = None, limit: int = 200,
 
 def drain(session: Session, worker: str | None = None, limit: int = 200,
           config: Config = DEFAULT, max_seconds: float | None = None) -> int:
-    """Reconcile until the queue is empty (or ``max_seconds`` pass); return how many."""
+    """Reconcile until the queue is empty (or ``max_seconds`` pass); return how many.
+
+    A round in which every claimed visit failed and went back to the queue ends the drain, so
+    a visit that keeps raising is retried at the next run, not in a tight loop.
+    """
     requeue_expired_holds(session, config)
     worker = worker or worker_name()
     started, total = time.monotonic(), 0
     while True:
         done = run_once(session, worker, limit, config)
         total += len(done)
-        if not done or (max_seconds is not None and time.monotonic() - started > max_seconds):
+        if not done or all(s in ("queued", "failed") for s in done.values()) \
+                or (max_seconds is not None and time.monotonic() - started > max_seconds):
             return total

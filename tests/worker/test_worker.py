@@ -314,3 +314,26 @@ def test_a_newer_import_touching_a_locally_changed_field_is_upstream_changed(
     reconcile()
     [c] = [c for c in conflicts(db, again["uuid"]) if c.kind == "upstream_changed"]
     assert (c.field, c.severity) == ("alamat", "hard")
+
+
+def test_a_failure_logs_where_it_happened_but_no_personal_data(db, located, deliver, reconcile,
+                                                               monkeypatch, caplog):
+    import logging
+
+    import sync.reconcile.worker as worker
+
+    def boom(*_args, **_kw):
+        raise ValueError("Siti Aminah 3173014508850053")  # as a message might quote a row
+
+    monkeypatch.setattr(worker, "three_way", boom)
+    v, images = located()
+    deliver((v, images))
+    with caplog.at_level(logging.ERROR, logger="tapak.reconcile"):
+        reconcile()
+    records = [r for r in caplog.records if r.getMessage() == "reconciliation failed"]
+    assert records and all(r.exception == "ValueError" and r.visit_uuid == v["uuid"]
+                           for r in records)
+    assert any("worker.py" in f for f in records[0].frames)
+    assert "Siti" not in caplog.text and "3173014508850053" not in caplog.text
+    assert len(records) == 1  # retried at the next run, not in a tight loop
+    assert visit_row(db, v["uuid"]).status == "queued"
