@@ -397,6 +397,7 @@ def apply_changes(
     visit_uuid: str | None = None,
     note: str | None = None,
     expected_version: int | None = None,
+    always_version: bool = False,
 ) -> int:
     """Apply field changes to a family's verified record as one new version; return its number.
 
@@ -406,6 +407,8 @@ def apply_changes(
     record as locally changed, so later registry versions no longer overwrite it. Runs in the
     caller's transaction (wrap it in ``write_transaction``); the record is locked on PostgreSQL.
     ``expected_version``, when given, must be the current version (optimistic concurrency).
+    ``always_version`` writes a version even when nothing changes (a decision that keeps the
+    record still stands in its history, with its note).
     Raises ChangeError (``household_not_found``, ``version_mismatch``, ``unknown_path``,
     ``invalid_value``, ``member_not_found``, ``member_ambiguous``, ``read_only``).
     """
@@ -422,7 +425,7 @@ def apply_changes(
         raise ChangeError("version_mismatch", "the verified record has moved on")
     doc = copy.deepcopy(record.doc)
     audit = [entry for path, value in changes.items() if (entry := apply_path(doc, path, value))]
-    if not audit:
+    if not audit and not always_version:
         return record.version
     now = utcnow()
     version = VerifiedVersion(
@@ -440,8 +443,8 @@ def apply_changes(
     record.doc = doc
     record.version = version.version
     record.updated_at = now
-    if source != REGISTRY_SOURCE:
-        record.local_changes = True
+    if audit and source != REGISTRY_SOURCE:
+        record.local_changes = True  # (a version that changed nothing keeps following DTSEN)
     session.flush()
     # The assigned phone gets the new prefill at its next pull, committed with this change.
     feed.household_changed(session, [household_id])

@@ -14,7 +14,6 @@ A stale view (the conflict is no longer open, the visit no longer under review) 
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
@@ -24,12 +23,10 @@ from sqlalchemy.orm import Session
 from server.models import User
 from server.services import ServiceError
 from server.services.conflicts import get_visible, require_reviewer, summary, usernames
-from sync import feed
 from sync.assignments import AssignmentError, set_status
 from sync.db import utcnow, write_transaction
 from sync.models.assignment import Assignment
 from sync.models.conflict import DECISIONS, Conflict
-from sync.models.registry import VerifiedRecord, VerifiedVersion
 from sync.models.review import ReviewDecision
 from sync.models.visit import Visit
 from sync.registry import ChangeError, apply_changes
@@ -66,30 +63,12 @@ def _change_error(exc: ChangeError) -> ServiceError:
 def write_version(session: Session, household_id: str, changes: dict[str, Any], *,
                   actor_id: int, visit_uuid: str | None, note: str | None) -> int:
     """Apply ``changes`` as a new verified version (``source="review"``); when they change
-    nothing, still write a version without changed fields, carrying the note."""
-    record = session.scalars(select(VerifiedRecord)
-                             .where(VerifiedRecord.household_id == household_id)
-                             .with_for_update()).one_or_none()
-    if record is None:
-        raise ServiceError(409, "The family has no verified record.", code="household_not_found")
-    before = record.version
-    if changes:
-        try:
-            version = apply_changes(session, household_id, changes, source=SOURCE,
-                                    actor_id=actor_id, visit_uuid=visit_uuid, note=note)
-        except ChangeError as exc:
-            raise _change_error(exc) from None
-        if version != before:
-            return version
-    now = utcnow()
-    session.add(VerifiedVersion(household_id=household_id, version=before + 1, source=SOURCE,
-                                actor_id=actor_id, visit_uuid=visit_uuid, note=note,
-                                registry_version=record.registry_version,
-                                doc=copy.deepcopy(record.doc), created_at=now))
-    record.version, record.updated_at = before + 1, now
-    session.flush()
-    feed.household_changed(session, [household_id])
-    return record.version
+    nothing, the version is still written, without changed fields, carrying the note."""
+    try:
+        return apply_changes(session, household_id, changes, source=SOURCE, actor_id=actor_id,
+                             visit_uuid=visit_uuid, note=note, always_version=True)
+    except ChangeError as exc:
+        raise _change_error(exc) from None
 
 
 def _audit(session: Session, user: User, action: str, *, household_id: str, kecamatan: str,

@@ -151,3 +151,16 @@ def test_diff_matches_members_by_nik_and_notices_a_new_order(families):
     reordered["anggota"].reverse()
     assert diff_records(old, reordered) == {"anggota": (old["anggota"], reordered["anggota"])}
     assert diff_records(old, copy.deepcopy(old)) == {}
+
+
+def test_a_version_that_changes_nothing_is_written_only_when_asked(db, imported):
+    record = db.get(VerifiedRecord, "KLG-A1")
+    same = {"alamat": record.doc["alamat"]}
+    assert apply_changes(db, "KLG-A1", same, source="review", actor_id=None) == 1
+    v = apply_changes(db, "KLG-A1", same, source="review", actor_id=None, note="kept",
+                      always_version=True)
+    db.commit()
+    record = db.get(VerifiedRecord, "KLG-A1")
+    row = db.query(VerifiedVersion).filter_by(household_id="KLG-A1", version=2).one()
+    assert v == record.version == 2 and row.note == "kept" and row.doc == record.doc
+    assert not record.local_changes  # nothing changed: the record still follows DTSEN
