@@ -241,13 +241,10 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
                 by_band[band][other[4 * band:4 * band + 4]].append(sha)
     near_of: dict[str, list[str]] = {}
     for ph in phashes:
-        lo, hi = ph[:4], ph[:4] + "g"
         near: dict[str, None] = {}
         for band in range(4):
             for sha in by_band[band].get(ph[4 * band:4 * band + 4], ()):
                 other = cands[sha]
-                if band == 0 and not lo <= other <= hi:
-                    continue
                 try:
                     close = phash_distance(ph, other) <= max_distance
                 except ValueError:
@@ -430,7 +427,7 @@ def _reconcile(session: Session, visit: Visit, batch: _Batch, config: Config,
         "applied": applied, "skipped": list(cmp.skipped), "base_version": base_version,
     })
     visit.hold_reason, visit.error, visit.processed_at = None, None, now
-    _finish_assignment(session, visit, blocking, now, batch)
+    _finish_assignment(visit, blocking, batch)
     return visit.status
 
 
@@ -467,8 +464,7 @@ def _insert_conflicts(session: Session, rows: list[dict]) -> None:
         session.execute(stmt, chunk)
 
 
-def _finish_assignment(session: Session, visit: Visit, blocking: bool,
-                       now: dt.datetime, batch: _Batch) -> None:
+def _finish_assignment(visit: Visit, blocking: bool, batch: _Batch) -> None:
     """Note the visit's assignment as finished; ``_write_finish`` updates it."""
     if visit.round_id is None:
         return
@@ -549,9 +545,9 @@ def _process(session: Session, uuids: list[str], config: Config,
         visits = list(session.scalars(
             select(Visit).where(Visit.uuid.in_(uuids), Visit.status == "processing")
             .order_by(Visit.started_at, Visit.uuid)))
-        _lock_households(session, (v.household_id for v in visits))
         if not visits:
             return {}
+        _lock_households(session, (v.household_id for v in visits))
         batch, forms = _load(session, visits, config), FormCache(session)
         out = {v.uuid: _reconcile(session, v, batch, config, forms, now) for v in visits}
         _insert_conflicts(session, batch.conflicts)
