@@ -384,6 +384,27 @@ def _member_path(members: list[dict], i: int) -> str:
     return f"{MEMBERS}[{_member_keys(members)[i]}]"
 
 
+_MEMBER_NIK_PATH = re.compile(r"^anggota\[[^\]]+\]\.nik$")
+
+
+def apply_order(changes: dict[str, object]) -> dict[str, object]:
+    """``changes`` in an order ``apply_changes`` can take them: family fields, member fields,
+    member NIKs (other paths name members by their old NIK), removals (positional ones from
+    the highest index), then additions. For changes read back from JSON (JSONB keeps no key
+    order)."""
+    def rank(item):
+        path, value = item
+        if not path.startswith("anggota"):
+            return (0, path)
+        if "]." in path:
+            return (2 if _MEMBER_NIK_PATH.match(path) else 1, path)
+        if value is None:
+            index = re.match(r"^anggota\[(\d+)\]$", path)
+            return (3, -int(index.group(1)) if index else 0, path)
+        return (4, path)
+    return dict(sorted(changes.items(), key=rank))
+
+
 # --- the verified record ----------------------------------------------------------------------
 
 

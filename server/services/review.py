@@ -14,7 +14,6 @@ A stale view (the conflict is no longer open, the visit no longer under review) 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import func, select
@@ -29,7 +28,7 @@ from sync.models.assignment import Assignment
 from sync.models.conflict import DECISIONS, Conflict
 from sync.models.review import ReviewDecision
 from sync.models.visit import Visit
-from sync.registry import ChangeError, apply_changes
+from sync.registry import ChangeError, apply_changes, apply_order
 
 SOURCE = "review"
 BULK_DECISIONS = ("accept_visit", "keep_registry")
@@ -250,25 +249,6 @@ def _set_review_state(session: Session, visit: Visit, state: str | None) -> None
         row.review_state, row.updated_at = state, utcnow()
 
 
-_MEMBER_NIK = re.compile(r"^anggota\[[^\]]+\]\.nik$")
-
-
-def _order(changes: dict[str, Any]) -> dict[str, Any]:
-    """Family fields, member fields, member NIKs (paths name members by their old NIK),
-    removals, then additions: the order ``apply_path`` needs (JSONB keeps no key order)."""
-    def rank(item):
-        path, value = item
-        if not path.startswith("anggota"):
-            return (0, path)
-        if "]." in path:
-            return (2 if _MEMBER_NIK.match(path) else 1, path)
-        if value is None:
-            index = re.match(r"^anggota\[(\d+)\]$", path)
-            return (3, -int(index.group(1)) if index else 0, path)
-        return (4, path)
-    return dict(sorted(changes.items(), key=rank))
-
-
 def review_visit(session: Session, user: User, uuid: str, decision: str,
                  note: str | None = None) -> dict:
     """Approve, reject or return a visit under review; 409 when it is no longer reviewable.
@@ -317,7 +297,7 @@ def review_visit(session: Session, user: User, uuid: str, decision: str,
             for c in open_:
                 if c.kind in CHANGE_KINDS and c.field and c.field not in decided:
                     changes.setdefault(c.field, c.visit_value)
-            changes = _order(changes)
+            changes = apply_order(changes)
         version = write_version(session, visit.household_id, changes, actor_id=user.id,
                                 visit_uuid=uuid, note=note)
         closed = []
