@@ -53,9 +53,7 @@ def test_a_visit_that_confirms_the_record_is_verified(db, located, deliver, reco
     a = assignment(db)
     assert (a.status, a.review_state) == ("done", "verified")
     # the phone is told its assignment is done
-    seq_before = db.scalar(select(func.max(FeedEntry.seq)))
     assert ("assignment", f"{a.round_id}:KLG-A1") in feed_types(db, a.enumerator_id)
-    assert seq_before is not None
 
 
 def test_a_change_needing_review_is_flagged_and_not_written_back(db, located, deliver,
@@ -267,19 +265,15 @@ def test_cli_reconcile_run_once(db, runner, located, deliver):
 
 
 @pytest.mark.parametrize("code", [3, 6])
-def test_a_family_not_found_needs_review(db, located, deliver, reconcile, code, field):
-    from forms.prefill import example_visit
-
+def test_a_family_not_found_needs_review(db, located, deliver, reconcile, code):
     v, images = located()
     v["answers"] = {"hasil_kunjungan": code, "lokasi": v["answers"]["lokasi"],
                     "foto_depan": v["answers"].get("foto_depan")}
     v["photos"] = [p for p in v["photos"] if p["field"] == "foto_depan"]
     images = {k: d for k, d in images.items() if k == "foto_depan"}
-    assert example_visit  # the full form is the fixture's; this one ends early
-    results = deliver((v, images))
-    if results[0]["status"] == "rejected":
-        pytest.skip(f"form v1 wants more for result {code}: {results[0]['errors'][:1]}")
+    assert deliver((v, images))[0]["status"] in ("accepted", "waiting_photos")
     reconcile()
+    assert visit_row(db, v["uuid"]).status == "needs_review"
     assert "household_not_found" in {c.kind for c in conflicts(db, v["uuid"])}
 
 
