@@ -278,9 +278,9 @@ def build(url: str, households: int, visits: int, seed: int) -> dict:
                 json.dumps(v, ensure_ascii=False), "queued", queued, 0))
             for field, sha, ph, stored in photos:
                 rows["visit_photos"].append((uuid, field, sha, None))
-                if not stored:
+                if not stored:  # uploaded with the push that brought the visit
                     rows["photos"].append((sha, 150_000, "image/jpeg", 1280, 960, ph, user,
-                                           now_db))
+                                           queued))
                     earlier.append((sha, ph))
             rows["assignments"].append((round_id, rec["id_keluarga"], user, "visited", now_db,
                                         now_db))
@@ -409,9 +409,22 @@ def check(url: str, visits: int, workers: int) -> dict:
 
 
 def sqlite_copy(src: Path, dst: Path) -> str:
+    """A copy of the built file, with any index the models gained since it was built."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.schema import CreateIndex
+
+    import server.models  # noqa: F401
+    from sync.db import Base
+
     for suffix in ("", "-wal", "-shm"):
         Path(f"{dst}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(src, dst)
+    engine = create_engine(f"sqlite:///{dst}")
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            for index in table.indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
+    engine.dispose()
     return f"sqlite:///{dst}"
 
 

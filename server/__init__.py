@@ -77,7 +77,8 @@ def register_extensions(app: Flask) -> None:
         "bearer", {"type": "http", "scheme": "bearer", "description": "Opaque token"}
     )
     with app.app_context():
-        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"],
+                         app.config["SQLITE_CACHE_MB"], app.config["SQLITE_MMAP_MB"])
 
 
 def register_blueprints(app: Flask) -> None:

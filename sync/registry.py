@@ -22,13 +22,14 @@ by position otherwise, whichever way the caller named it.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import re
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from sync import feed
@@ -408,6 +409,71 @@ def apply_order(changes: dict[str, object]) -> dict[str, object]:
 # --- the verified record ----------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class StagedVersion:
+    """A new version of a verified record, worked out in memory; ``write_versions`` stores it."""
+
+    household_id: str
+    version: int
+    source: str
+    actor_id: int | None
+    visit_uuid: str | None
+    note: str | None
+    registry_version: int | None
+    doc: dict
+    audit: list[tuple[str, object, object]]
+    created_at: dt.datetime
+
+
+def stage_changes(
+    record: VerifiedRecord,
+    changes: dict[str, object],
+    *,
+    source: str,
+    actor_id: int | None,
+    visit_uuid: str | None = None,
+    note: str | None = None,
+    always_version: bool = False,
+    now: dt.datetime | None = None,
+) -> StagedVersion | None:
+    """Apply ``changes`` to ``record`` (its doc, version and flags, flushed with the session)
+    and return the version to write, or None when nothing changes (see ``apply_changes``)."""
+    if not source:
+        raise ChangeError("invalid_source", "a change needs a source")
+    doc = copy.deepcopy(record.doc)
+    audit = [entry for path, value in changes.items() if (entry := apply_path(doc, path, value))]
+    if not audit and not always_version:
+        return None
+    now = now or utcnow()
+    staged = StagedVersion(record.household_id, record.version + 1, source, actor_id,
+                           visit_uuid, note, record.registry_version, doc, audit, now)
+    record.doc = doc
+    record.version = staged.version
+    record.updated_at = now
+    if audit and source != REGISTRY_SOURCE:
+        record.local_changes = True  # (a version that changed nothing keeps following DTSEN)
+    return staged
+
+
+def write_versions(session: Session, staged: list[StagedVersion]) -> None:
+    """Insert staged versions and their audit rows: two statements, however many versions."""
+    if not staged:
+        return
+    conn = session.connection()
+    versions, changes = VerifiedVersion.__table__, VerifiedChange.__table__
+    ids = conn.execute(
+        insert(versions).returning(versions.c.id, sort_by_parameter_order=True),
+        [{"household_id": v.household_id, "version": v.version, "source": v.source,
+          "actor_id": v.actor_id, "visit_uuid": v.visit_uuid, "note": v.note,
+          "created_at": v.created_at, "registry_version": v.registry_version, "doc": v.doc}
+         for v in staged]).scalars().all()
+    rows = [{"version_id": vid, "household_id": v.household_id, "path": path,
+             "old_value": old, "new_value": new, "created_at": v.created_at}
+            for vid, v in zip(ids, staged, strict=True) for path, old, new in v.audit]
+    if rows:
+        conn.execute(insert(changes), rows)
+
+
 def apply_changes(
     session: Session,
     household_id: str,
@@ -429,9 +495,11 @@ def apply_changes(
     caller's transaction (wrap it in ``write_transaction``); the record is locked on PostgreSQL.
     ``expected_version``, when given, must be the current version (optimistic concurrency).
     ``always_version`` writes a version even when nothing changes (a decision that keeps the
-    record still stands in its history, with its note).
+    record still stands in its history, with its note). The reconciliation worker does the
+    same for a batch of visits with ``stage_changes`` and ``write_versions``.
     Raises ChangeError (``household_not_found``, ``version_mismatch``, ``unknown_path``,
-    ``invalid_value``, ``member_not_found``, ``member_ambiguous``, ``read_only``).
+    ``invalid_value``, ``member_not_found``, ``member_ambiguous``, ``read_only``,
+    ``invalid_source``).
     """
     if not source:
         raise ChangeError("invalid_source", "a change needs a source")
@@ -444,32 +512,15 @@ def apply_changes(
         raise ChangeError("household_not_found", "no verified record for this household")
     if expected_version is not None and record.version != expected_version:
         raise ChangeError("version_mismatch", "the verified record has moved on")
-    doc = copy.deepcopy(record.doc)
-    audit = [entry for path, value in changes.items() if (entry := apply_path(doc, path, value))]
-    if not audit and not always_version:
+    staged = stage_changes(record, changes, source=source, actor_id=actor_id,
+                           visit_uuid=visit_uuid, note=note, always_version=always_version)
+    if staged is None:
         return record.version
-    now = utcnow()
-    version = VerifiedVersion(
-        household_id=household_id, version=record.version + 1, source=source,
-        actor_id=actor_id, visit_uuid=visit_uuid, note=note, created_at=now,
-        registry_version=record.registry_version, doc=doc,
-    )
-    session.add(version)
-    session.flush()
-    session.add_all(
-        VerifiedChange(version_id=version.id, household_id=household_id, path=path,
-                       old_value=old, new_value=new, created_at=now)
-        for path, old, new in audit
-    )
-    record.doc = doc
-    record.version = version.version
-    record.updated_at = now
-    if audit and source != REGISTRY_SOURCE:
-        record.local_changes = True  # (a version that changed nothing keeps following DTSEN)
+    write_versions(session, [staged])
     session.flush()
     # The assigned phone gets the new prefill at its next pull, committed with this change.
     feed.household_changed(session, [household_id])
-    return version.version
+    return staged.version
 
 
 def household_history(session: Session, household_id: str) -> list[dict]:

@@ -127,4 +127,5 @@ class Photo(Base):
     gps_lat: Mapped[float | None] = mapped_column(Float)
     gps_lon: Mapped[float | None] = mapped_column(Float)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # indexed: the worker's near-copy index reads the photos received since its last batch
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

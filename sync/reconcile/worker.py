@@ -22,6 +22,7 @@ equal to the record is not a change.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import hashlib
@@ -33,12 +34,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import Integer, String, bindparam, select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sync import feed
-from sync.db import UTCDateTime, utcnow, write_transaction
+from sync.db import utcnow, write_transaction
 from sync.ingest import FormCache
 from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
@@ -51,13 +52,13 @@ from sync.models.registry import (
     VerifiedVersion,
 )
 from sync.models.visit import PROCESSED_STATUSES, Photo, Visit, VisitPhoto
-from sync.photos import phash_distance
 from sync.privacy import exception_summary
 from sync.queue import claim
 from sync.reconcile.compare import three_way, verifies_map
 from sync.reconcile.config import DEFAULT, Config
+from sync.reconcile.near_copies import index_for
 from sync.reconcile.rules import Context, run_rules
-from sync.registry import apply_changes
+from sync.registry import StagedVersion, stage_changes, write_versions
 
 log = logging.getLogger("tapak.reconcile")
 
@@ -113,11 +114,122 @@ def _chunks(items: list, size: int = 500) -> Iterable[list]:
         yield items[i:i + size]
 
 
+# The worker reads and ends its visits and records through Core statements on these plain
+# objects: ORM objects of the batch would make every query autoflush them and the commit
+# inspect them, which cost more than reconciling.
+_VISIT_FIELDS = ("uuid", "household_id", "form_id", "form_version", "enumerator_id", "round_id",
+                 "base_version", "branch_id", "trunk_version", "started_at", "ended_at",
+                 "received_at", "lat", "lon", "accuracy_m", "answers", "status")
+_RECORD_FIELDS = ("household_id", "version", "doc", "registry_version", "local_changes",
+                  "upstream_version", "updated_at")
+
+
+@dataclasses.dataclass(slots=True)
+class _Visit:
+    """A claimed visit as the worker reads it, and how it ends."""
+
+    uuid: str
+    household_id: str
+    form_id: str
+    form_version: int
+    enumerator_id: int
+    round_id: int | None
+    base_version: int | None
+    branch_id: str | None
+    trunk_version: int | None
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    received_at: dt.datetime | None
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    answers: dict
+    status: str
+    result_version: int | None = None
+    compared_version: int | None = None
+    comparison: dict | None = None
+    hold_reason: str | None = None
+    error: str | None = None
+    processed_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class _Record:
+    """A verified record as the worker reads it; ``stage_changes`` updates it in memory."""
+
+    household_id: str
+    version: int
+    doc: dict
+    registry_version: int | None
+    local_changes: bool
+    upstream_version: int | None
+    updated_at: dt.datetime | None
+    changed: bool = False
+
+
+def _read_visits(session: Session, uuids: list[str]) -> list[_Visit]:
+    cols = [getattr(Visit, f) for f in _VISIT_FIELDS]
+    visits = []
+    for chunk in _chunks(uuids):
+        visits += [_Visit(*row) for row in session.execute(
+            select(*cols).where(Visit.uuid.in_(chunk), Visit.status == "processing"))]
+    visits.sort(key=lambda v: (v.started_at is None, v.started_at or _EPOCH, v.uuid))
+    return visits
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_V = Visit.__table__.c
+_END_VISIT = {
+    # processed: every finding of the comparison
+    "processed": update(Visit.__table__).where(_V.uuid == bindparam("b_uuid")).values(
+        status=bindparam("b_status"), compared_version=bindparam("b_compared_version"),
+        result_version=bindparam("b_result_version"), comparison=bindparam("b_comparison"),
+        hold_reason=None, error=None, processed_at=bindparam("b_processed_at")),
+    "held": update(Visit.__table__).where(_V.uuid == bindparam("b_uuid")).values(
+        status=bindparam("b_status"), hold_reason=bindparam("b_hold_reason")),
+    "failed": update(Visit.__table__).where(_V.uuid == bindparam("b_uuid")).values(
+        status=bindparam("b_status"), error=bindparam("b_error")),
+}
+_R = VerifiedRecord.__table__.c
+_WRITE_RECORD = update(VerifiedRecord.__table__).where(
+    _R.household_id == bindparam("b_household_id")).values(
+    doc=bindparam("b_doc"), version=bindparam("b_version"),
+    local_changes=bindparam("b_local_changes"), updated_at=bindparam("b_updated_at"))
+
+
+def _write_visits(session: Session, visits: list[_Visit]) -> None:
+    """End the batch's visits: one executemany per kind of ending."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for v in visits:
+        if v.status == "held":
+            groups["held"].append({"b_uuid": v.uuid, "b_status": v.status,
+                                   "b_hold_reason": v.hold_reason})
+        elif v.status == "failed":
+            groups["failed"].append({"b_uuid": v.uuid, "b_status": v.status,
+                                     "b_error": v.error})
+        elif v.status != "processing":
+            groups["processed"].append({
+                "b_uuid": v.uuid, "b_status": v.status, "b_compared_version": v.compared_version,
+                "b_result_version": v.result_version, "b_comparison": v.comparison,
+                "b_processed_at": v.processed_at})
+    conn = session.connection()
+    for kind, rows in groups.items():
+        conn.execute(_END_VISIT[kind], rows)
+
+
+def _write_records(session: Session, records: Iterable[_Record]) -> None:
+    rows = [{"b_household_id": r.household_id, "b_doc": r.doc, "b_version": r.version,
+             "b_local_changes": r.local_changes, "b_updated_at": r.updated_at}
+            for r in records if r.changed]
+    if rows:
+        session.connection().execute(_WRITE_RECORD, rows)
+
+
 @dataclasses.dataclass
 class _Batch:
     """What a batch of visits needs from the database, loaded with a few queries."""
 
-    records: dict[str, VerifiedRecord]
+    records: dict[str, _Record]
     facts: dict[str, dict]
     nik_households: dict[str, set[str]]
     kk_households: dict[str, set[str]]
@@ -131,6 +243,12 @@ class _Batch:
     # to finish, (round, household) -> blocking (False wins: the first verified visit ends it).
     conflicts: list[dict] = dataclasses.field(default_factory=list)
     finish: dict[tuple, bool] = dataclasses.field(default_factory=dict)
+    # Families whose verified record changed: their holders' feed entries, written at the end.
+    changed: dict[str, None] = dataclasses.field(default_factory=dict)
+    staged: list[StagedVersion] = dataclasses.field(default_factory=list)  # versions to write
+    staged_households: set[str] = dataclasses.field(default_factory=set)
+    # The batch's visits by (branch, family, base version), for a chain's predecessor.
+    by_chain: dict[tuple, list[_Visit]] = dataclasses.field(default_factory=dict)
 
     def photo_lookup(self, sha: str, phash: str | None) -> list[dict]:
         found = list(self.photo_sites.get(sha, ()))
@@ -139,10 +257,16 @@ class _Batch:
         return found
 
 
-def _load(session: Session, visits: list[Visit], config: Config = DEFAULT) -> _Batch:
+def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _Batch:
     hids = sorted({v.household_id for v in visits})
-    records = {r.household_id: r for r in session.scalars(
-        select(VerifiedRecord).where(VerifiedRecord.household_id.in_(hids)))}
+    # Locked on PostgreSQL until the batch commits, as apply_changes locks them: a supervisor's
+    # decision on one of these families waits instead of writing a version under the batch.
+    records = {}
+    cols = [getattr(VerifiedRecord, f) for f in _RECORD_FIELDS]
+    for chunk in _chunks(hids):
+        for row in session.execute(select(*cols).where(VerifiedRecord.household_id.in_(chunk))
+                                   .order_by(VerifiedRecord.household_id).with_for_update()):
+            records[row[0]] = _Record(*row)
     facts = {row.id: dict(row._mapping) for row in session.execute(
         select(Keluarga.id, Keluarga.kode_kelurahan, Keluarga.desil, Keluarga.lat,
                Keluarga.lon, Keluarga.no_kk).where(Keluarga.id.in_(hids)))}
@@ -200,7 +324,6 @@ def _load(session: Session, visits: list[Visit], config: Config = DEFAULT) -> _B
 def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dict:
     """Where else each photo (by SHA-256) or a near copy (by phash band) was taken."""
     shas = sorted({p["sha256"] for p in photos})
-    shas_set = set(shas)
     sites: dict = defaultdict(list)
     if not shas:
         return sites
@@ -212,77 +335,70 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
                 .where(VisitPhoto.sha256.in_(chunk))):
             sites[sha].append({"sha256": sha, "phash": ph, "household_id": hid,
                                "visit_uuid": uuid})
-    # Near copies: any two hashes at most 3 bits apart share one of four 16-bit bands. One
-    # query per band for the whole batch, on the photos alone; each photo then takes the
-    # photos sharing a band and within ``max_distance`` bits (the rule ignores the others),
-    # and only those are looked up in the visits.
+    # Near copies: the stored hashes within ``max_distance`` bits, from the in-memory band
+    # index (``near_copies``), then the photos holding them and their visits.
     phashes = sorted({p["phash"] for p in photos if p.get("phash")})
     if not phashes:
         return sites
-    cands: dict[str, str | None] = {}  # sha256 -> phash of photos sharing a band
-    for chunk in _chunks(sorted({ph[:4] for ph in phashes})):
-        # band 0 is a range of the phash index: one range search per prefix, in one statement
-        params = [bindparam(f"p{i}", prefix, type_=String) for i, prefix in enumerate(chunk)]
-        stmt = text(
-            "WITH q(lo) AS (VALUES " + ", ".join(f"(:p{i})" for i in range(len(chunk)))
-            + ") SELECT photos.sha256, photos.phash FROM q "
-            "JOIN photos ON photos.phash BETWEEN q.lo AND q.lo || 'g'").bindparams(*params)
-        cands.update(session.execute(stmt).all())
-    for band in range(1, 4):
-        for chunk in _chunks(phashes):
-            cond = text(f"substr(photos.phash, {4 * band + 1}, 4) IN :bs").bindparams(
-                bindparam("bs", sorted({ph[4 * band:4 * band + 4] for ph in chunk}),
-                          expanding=True))
-            cands.update(session.execute(select(Photo.sha256, Photo.phash).where(cond)).all())
-    by_band: list[dict[str, list[str]]] = [defaultdict(list) for _ in range(4)]
-    for sha, other in sorted(cands.items()):
-        if other:
-            for band in range(4):
-                by_band[band][other[4 * band:4 * band + 4]].append(sha)
-    near_of: dict[str, list[str]] = {}
-    for ph in phashes:
-        near: dict[str, None] = {}
-        for band in range(4):
-            for sha in by_band[band].get(ph[4 * band:4 * band + 4], ()):
-                other = cands[sha]
-                try:
-                    close = phash_distance(ph, other) <= max_distance
-                except ValueError:
-                    close = False
-                if close or sha in shas_set:
-                    near[sha] = None
-        near_of[ph] = list(near)
-    where: dict[str, list[tuple]] = defaultdict(list)
-    for chunk in _chunks(sorted({sha for near in near_of.values() for sha in near})):
-        for sha, hid, uuid in session.execute(
-                select(VisitPhoto.sha256, Visit.household_id, Visit.uuid)
+    index = index_for(session)
+    near_hashes = {ph: ([] if index.alone(ph, max_distance) else index.near(ph, max_distance))
+                   for ph in phashes}
+    wanted = sorted({h for hs in near_hashes.values() for h in hs})
+    by_hash: dict[str, list[tuple]] = defaultdict(list)
+    for chunk in _chunks(wanted):
+        for sha, other, hid, uuid in session.execute(
+                select(Photo.sha256, Photo.phash, Visit.household_id, Visit.uuid)
+                .join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
                 .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
-                .where(VisitPhoto.sha256.in_(chunk))):
-            where[sha].append((hid, uuid))
-    for ph, near in near_of.items():
-        rows = [{"sha256": sha, "phash": cands[sha], "household_id": h, "visit_uuid": u}
-                for sha in near for h, u in where.get(sha, ())]
+                .where(Photo.phash.in_(chunk))
+                .order_by(Photo.sha256, Visit.uuid)):
+            by_hash[other].append({"sha256": sha, "phash": other, "household_id": hid,
+                                   "visit_uuid": uuid})
+    for ph, hs in near_hashes.items():
+        rows = [row for h in hs for row in by_hash.get(h, ())]
         sites[("phash", ph)] = rows[:200]  # an equal phash is a near copy too
     return sites
 
 
-def _previous_visits(session: Session, visits: list[Visit]) -> dict[str, dict]:
+PREVIOUS_WINDOW = dt.timedelta(days=2)
+_PREVIOUS = (select(Visit.started_at, Visit.uuid)
+             .where(Visit.enumerator_id == bindparam("e"), Visit.started_at < bindparam("hi"),
+                    Visit.started_at >= bindparam("lo")))
+
+
+def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
     """Each visit's previous visit by the same enumerator (by start time), for the batch at
-    once: one correlated lookup per visit in a single statement, then their details."""
-    keyed = [(v.uuid, v.enumerator_id, v.started_at) for v in visits if v.started_at is not None]
+    once: per enumerator, its visits from ``PREVIOUS_WINDOW`` before its first in the batch;
+    a visit with none there looks further back on its own."""
+    by_enumerator: dict[int, list[_Visit]] = defaultdict(list)
+    for v in visits:
+        if v.started_at is not None:
+            by_enumerator[v.enumerator_id].append(v)
+    if not by_enumerator:
+        return {}
+    known: dict[int, list[tuple]] = {}
+    for enumerator, own in by_enumerator.items():
+        first = min(v.started_at for v in own)
+        last = max(v.started_at for v in own)
+        known[enumerator] = session.execute(
+            _PREVIOUS, {"e": enumerator, "lo": first - PREVIOUS_WINDOW, "hi": last}).all()
     prev_of: dict[str, str] = {}
-    for chunk in _chunks(keyed, 300):
-        params = []
-        for i, (uuid, enumerator, started) in enumerate(chunk):
-            params += [bindparam(f"u{i}", uuid, type_=String),
-                       bindparam(f"e{i}", enumerator, type_=Integer),
-                       bindparam(f"s{i}", started, type_=UTCDateTime)]
-        rows_sql = ", ".join(f"(:u{i}, :e{i}, :s{i})" for i in range(len(chunk)))
-        stmt = text(
-            f"WITH b(u, e, s) AS (VALUES {rows_sql}) SELECT b.u, (SELECT o.uuid FROM visits o "
-            "WHERE o.enumerator_id = b.e AND o.started_at < b.s AND o.uuid != b.u "
-            "ORDER BY o.started_at DESC LIMIT 1) FROM b").bindparams(*params)
-        prev_of.update({u: p for u, p in session.execute(stmt) if p})
+    for enumerator, own in by_enumerator.items():
+        rows = sorted(known.get(enumerator, ()))
+        starts = [row[0] for row in rows]
+        for v in own:
+            i = bisect.bisect_left(starts, v.started_at) - 1
+            while i >= 0 and rows[i][1] == v.uuid:
+                i -= 1
+            if i >= 0:
+                prev_of[v.uuid] = rows[i][1]
+                continue
+            uuid = session.scalar(
+                select(Visit.uuid).where(Visit.enumerator_id == enumerator,
+                                         Visit.started_at < v.started_at, Visit.uuid != v.uuid)
+                .order_by(Visit.started_at.desc()).limit(1))
+            if uuid:
+                prev_of[v.uuid] = uuid
     rows = {}
     for chunk in _chunks(sorted(set(prev_of.values()))):
         for row in session.execute(
@@ -339,25 +455,34 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _predecessor(session: Session, visit: Visit) -> Visit | None | bool:
-    """The visit before this one in its offline chain: a Visit, None (not arrived), or True
-    when the visit starts its chain (nothing to wait for)."""
+def _predecessor(session: Session, visit: _Visit,
+                 batch: _Batch) -> _Visit | tuple | None | bool:
+    """The visit before this one in its offline chain: one of the batch (a ``_Visit``), one
+    of the database (a row with ``status`` and ``result_version``), None (not arrived), or
+    True when the visit starts its chain (nothing to wait for)."""
     if not visit.branch_id or visit.trunk_version is None or visit.base_version is None \
             or visit.base_version <= visit.trunk_version:
         return True
-    return session.scalar(select(Visit).where(
+    key = (visit.branch_id, visit.household_id, visit.base_version - 1)
+    for other in batch.by_chain.get(key, ()):
+        if other.uuid != visit.uuid:
+            return other
+    return session.execute(select(Visit.status, Visit.result_version).where(
         Visit.branch_id == visit.branch_id, Visit.household_id == visit.household_id,
-        Visit.base_version == visit.base_version - 1, Visit.uuid != visit.uuid))
+        Visit.base_version == visit.base_version - 1, Visit.uuid != visit.uuid)
+        .limit(1)).first()
 
 
-def _reconcile(session: Session, visit: Visit, batch: _Batch, config: Config,
+def _reconcile(session: Session, visit: _Visit, batch: _Batch, config: Config,
                forms: FormCache, now: dt.datetime) -> str:
     record = batch.records.get(visit.household_id)
     if record is None:  # the family vanished (cascade): nothing to compare with
         visit.status, visit.error = "failed", "no verified record"
         return visit.status
+    if visit.household_id in batch.staged_households:
+        _write_staged(session, batch)  # a second visit of the family reads the versions back
     extra: list[dict] = []
-    pred = _predecessor(session, visit)
+    pred = _predecessor(session, visit, batch)
     if pred is not True and (pred is None or pred.status not in PROCESSED_STATUSES):
         held_for = now - (visit.received_at or now)
         if held_for < dt.timedelta(days=config.backlog_hold_days):
@@ -409,16 +534,21 @@ def _reconcile(session: Session, visit: Visit, batch: _Batch, config: Config,
 
     blocking = any(d["severity"] in BLOCKING for d in drafts)
     applied: dict = {}
-    version = record.version
+    compared = version = record.version
     if not blocking and cmp.changes_to_apply:
         # the family's assignment updates go first, as one visit at a time would make them
         _write_finish(session, batch, now, visit.household_id)
-        version = apply_changes(session, visit.household_id, cmp.changes_to_apply,
-                                source=VISIT_SOURCE, actor_id=visit.enumerator_id,
-                                visit_uuid=visit.uuid)
+        staged = stage_changes(record, cmp.changes_to_apply, source=VISIT_SOURCE,
+                               actor_id=visit.enumerator_id, visit_uuid=visit.uuid, now=now)
+        if staged is not None:
+            version = staged.version
+            batch.staged.append(staged)
+            batch.staged_households.add(visit.household_id)
+            batch.changed[visit.household_id] = None
+            record.changed = True
         applied = cmp.changes_to_apply
     visit.status = "needs_review" if blocking else "verified"
-    visit.compared_version, visit.result_version = record.version, version
+    visit.compared_version, visit.result_version = compared, version
     visit.comparison = _jsonable({
         "confirmed": [o.path for o in cmp.outcomes if o.outcome == "confirmed"],
         "proposed": cmp.proposed_changes,
@@ -431,7 +561,13 @@ def _reconcile(session: Session, visit: Visit, batch: _Batch, config: Config,
     return visit.status
 
 
-def _store_conflicts(session: Session, visit: Visit, version: int, kelurahan: str,
+def _write_staged(session: Session, batch: _Batch) -> None:
+    write_versions(session, batch.staged)
+    batch.staged.clear()
+    batch.staged_households.clear()
+
+
+def _store_conflicts(session: Session, visit: _Visit, version: int, kelurahan: str,
                      drafts: list[dict], now: dt.datetime, batch: _Batch) -> None:
     """Add the visit's conflict rows to the batch's (inserted at its end, ``_write``)."""
     if not drafts:
@@ -458,13 +594,15 @@ def _insert_conflicts(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Conflict)
+    # Core, not the ORM's bulk insert: one executemany, with no per-row ORM bookkeeping.
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Conflict.__table__)
     stmt = ins.on_conflict_do_nothing(index_elements=["visit_uuid", "key"])
+    conn = session.connection()
     for chunk in _chunks(rows, 1000):
-        session.execute(stmt, chunk)
+        conn.execute(stmt, chunk)
 
 
-def _finish_assignment(visit: Visit, blocking: bool, batch: _Batch) -> None:
+def _finish_assignment(visit: _Visit, blocking: bool, batch: _Batch) -> None:
     """Note the visit's assignment as finished; ``_write_finish`` updates it."""
     if visit.round_id is None:
         return
@@ -478,6 +616,12 @@ def _write_finish(session: Session, batch: _Batch, now: dt.datetime,
     outcome. Reviewed as one visit at a time would leave them: a verified visit sets ``done``
     (and later visits find the assignment closed), visits needing review before it only set
     the review state; the phones get their assignment's change."""
+    # The holders of a changed family get its record before its assignment can close.
+    changed = [h for h in batch.changed if household_id is None or h == household_id]
+    if changed:
+        feed.household_changed(session, changed)
+        for h in changed:
+            del batch.changed[h]
     keys = [k for k in batch.finish if household_id is None or k[1] == household_id]
     if not keys:
         return
@@ -506,7 +650,7 @@ def _write_finish(session: Session, batch: _Batch, now: dt.datetime,
         feed.emit(session, changes)
 
 
-def _release_successors(session: Session, visits: list[Visit], now: dt.datetime) -> int:
+def _release_successors(session: Session, visits: list[_Visit], now: dt.datetime) -> int:
     """Queue again the held visits whose chain predecessor was just reconciled."""
     keys = [(v.branch_id, v.household_id, v.base_version + 1) for v in visits
             if v.branch_id and v.base_version is not None and v.status in PROCESSED_STATUSES]
@@ -542,18 +686,22 @@ def _lock_households(session: Session, household_ids: Iterable[str]) -> None:
 def _process(session: Session, uuids: list[str], config: Config,
              now: dt.datetime) -> dict[str, str]:
     with write_transaction(session):
-        visits = list(session.scalars(
-            select(Visit).where(Visit.uuid.in_(uuids), Visit.status == "processing")
-            .order_by(Visit.started_at, Visit.uuid)))
+        visits = _read_visits(session, uuids)
         if not visits:
             return {}
         _lock_households(session, (v.household_id for v in visits))
         batch, forms = _load(session, visits, config), FormCache(session)
+        for v in visits:
+            if v.branch_id and v.base_version is not None:
+                batch.by_chain.setdefault((v.branch_id, v.household_id, v.base_version),
+                                          []).append(v)
         out = {v.uuid: _reconcile(session, v, batch, config, forms, now) for v in visits}
+        _write_staged(session, batch)
+        _write_records(session, batch.records.values())
+        _write_visits(session, visits)
         _insert_conflicts(session, batch.conflicts)
         _write_finish(session, batch, now)
         _release_successors(session, visits, now)
-        session.flush()
     return out
 
 
