@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
 
@@ -61,7 +61,14 @@ def generic_path(path: str) -> str:
 
 
 def _blank(v) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip()) or v == [] or v == {}
+    if v is None:
+        return True
+    t = type(v)
+    if t is str:
+        return not v.strip()
+    if t is int or t is bool or t is float:  # the common cases, without the == [] / {} tests
+        return False
+    return (isinstance(v, str) and not v.strip()) or v == [] or v == {}
 
 
 def normalise_text(s: str) -> str:
@@ -75,8 +82,12 @@ def normalise_name(s: str) -> str:
 
 
 def name_tokens(s: str) -> list[str]:
-    decomposed = unicodedata.normalize("NFKD", str(s))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    s = str(s)
+    if s.isascii():  # NFKD leaves ASCII alone and it has no combining marks
+        plain = s.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", s)
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     return [t for t in _NOT_ALNUM.split(plain) if t]
 
 
@@ -123,9 +134,13 @@ def _boolean(v):
 
 def normalise_value(path: str, v, config: Config = DEFAULT):
     """The comparable form of a value at ``path`` (generic or concrete); blanks become None."""
+    return _normalise(generic_path(path), v, config)
+
+
+def _normalise(g: str, v, config: Config):
+    """``normalise_value`` for a path already generic."""
     if _blank(v):
         return None
-    g = generic_path(path)
     typ = FIELD_TYPES.get(g)
     if typ is bool:
         b = _boolean(v)
@@ -145,6 +160,9 @@ def normalise_value(path: str, v, config: Config = DEFAULT):
     return v
 
 
+_PLAIN = frozenset({str, int, bool, float})
+
+
 def values_equal(path: str, a, b, config: Config = DEFAULT) -> bool:
     """Whether two values of the field at ``path`` are the same, as reconciliation sees it.
 
@@ -155,12 +173,19 @@ def values_equal(path: str, a, b, config: Config = DEFAULT) -> bool:
     booleans and codes by value (``"2"`` is ``2``).
     """
     t = type(a)
-    if t is type(b) and (t is str or t is int or t is bool or t is float) and a == b:
+    if t is type(b) and t in _PLAIN and a == b:
         return True  # the same plain value (not NaN) compares equal on every path
-    g = generic_path(path)
+    return _values_equal(generic_path(path), a, b, config)
+
+
+def _values_equal(g: str, a, b, config: Config) -> bool:
+    """``values_equal`` for a path already generic (three_way knows it: no regex per call)."""
+    t = type(a)
+    if t is type(b) and t in _PLAIN and a == b:
+        return True
     if g in config.name_paths and not _blank(a) and not _blank(b):
         return name_similarity(a, b) >= config.name_threshold
-    x, y = normalise_value(g, a, config), normalise_value(g, b, config)
+    x, y = _normalise(g, a, config), _normalise(g, b, config)
     if x is None or y is None:
         return x is None and y is None
     nx, ny = _number(x), _number(y)
@@ -170,32 +195,166 @@ def values_equal(path: str, a, b, config: Config = DEFAULT) -> bool:
     return x == y
 
 
+# Typing a (non-blank) visit value for the record, one function per field type; the exact
+# plain type returns at once (``int(round(3))`` is ``3``, ``float(2.5)`` is ``2.5``).
+def _as_int(v):
+    if type(v) is int:
+        return v
+    n = _number(v)
+    return int(round(n)) if n is not None else v
+
+
+def _as_float(v):
+    if type(v) is float:
+        return v
+    n = _number(v)
+    return float(n) if n is not None else v
+
+
+def _as_bool(v):
+    if type(v) is bool:
+        return v
+    b = _boolean(v)
+    return v if b is None else b
+
+
+def _as_str(v):
+    return v.strip() if isinstance(v, str) else v
+
+
+def _as_is(v):
+    return v
+
+
+_TYPED: dict[type, Callable[[Any], Any]] = {int: _as_int, float: _as_float, bool: _as_bool,
+                                           str: _as_str}
+# Generic path -> the function typing a non-blank visit value for that record field.
+RECORD_TYPERS: dict[str, Callable[[Any], Any]] = {
+    g: _TYPED.get(typ, _as_is) for g, typ in FIELD_TYPES.items()
+}
+
+
+def record_typer(generic: str) -> Callable[[Any], Any]:
+    """The function ``to_record_value`` applies to a non-blank value at a generic path."""
+    return RECORD_TYPERS.get(generic, _as_is)
+
+
 def to_record_value(path: str, v):
     """A visit value typed for the record field at ``path`` (what ``apply_path`` is given)."""
     if _blank(v):
         return None
-    typ = FIELD_TYPES.get(generic_path(path))
-    if typ is int:
-        n = _number(v)
-        return int(round(n)) if n is not None else v
-    if typ is float:
-        n = _number(v)
-        return float(n) if n is not None else v
-    if typ is bool:
-        b = _boolean(v)
-        return v if b is None else b
-    if typ is str and isinstance(v, str):
-        return v.strip()
-    return v
+    return RECORD_TYPERS.get(generic_path(path), _as_is)(v)
+
+
+_PARTS: dict[str, tuple[str, ...]] = {}
+
+
+def _parts(dotted: str) -> tuple[str, ...]:
+    parts = _PARTS.get(dotted)
+    if parts is None:
+        parts = _PARTS[dotted] = tuple(dotted.split("."))
+    return parts
+
+
+def _node(d, parts: tuple[str, ...]):
+    """The value at ``parts`` of nested mappings, blank or not; ``_MISSING`` when absent."""
+    cur = d
+    for part in parts:
+        if type(cur) is dict:
+            cur = cur.get(part, _MISSING)
+            if cur is _MISSING:
+                return _MISSING
+        elif isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        else:
+            return _MISSING
+    return cur
+
+
+def _leaf(node, key: str):
+    """``node[key]`` when ``node`` is a mapping holding a non-blank value there, else
+    ``_MISSING``."""
+    if type(node) is dict:
+        v = node.get(key)
+    elif isinstance(node, Mapping) and key in node:
+        v = node[key]
+    else:
+        return _MISSING
+    if v is None:
+        return _MISSING
+    t = type(v)
+    if t is int or t is bool or t is float:
+        return v
+    return _MISSING if _blank(v) else v
+
+
+_NUMBERS = frozenset({int, bool, float})  # never blank
+
+
+def _leaves(node, keys: tuple[str, ...]) -> list:
+    """``[_leaf(node, k) for k in keys]``, one call for a run of fields."""
+    if type(node) is not dict:
+        return [_leaf(node, k) for k in keys]
+    out = []
+    for k in keys:
+        v = node.get(k)
+        if v is None or (type(v) not in _NUMBERS and _blank(v)):
+            v = _MISSING
+        out.append(v)
+    return out
+
+
+def _get(d, parts: tuple[str, ...]):
+    """The value at ``parts`` (``_parts`` of a dotted path) of nested mappings; ``_MISSING``
+    when absent or blank."""
+    return _leaf(_node(d, parts[:-1]), parts[-1])
+
+
+_MEMBER_TYPERS: dict[str, Callable[[Any], Any]] = {
+    key: RECORD_TYPERS.get(f"{PRESENCE}.{key}", _as_is) for key in MEMBER_KEYS
+}
+
+
+def overlay_member(member: dict, entry: Mapping) -> dict:
+    """``member`` with each answer of a visit entry that is not None or "" set over it,
+    typed as ``to_record_value`` types it (other keys kept as they are); returns ``member``."""
+    for k, val in entry.items():
+        if type(val) in _NUMBERS:  # never None, "" or blank
+            typed = _MEMBER_TYPERS.get(k)
+            member[k] = val if typed is None else typed(val)
+        elif val is not None and val != "":
+            member[k] = None if _blank(val) else _MEMBER_TYPERS.get(k, _as_is)(val)
+    return member
 
 
 def member_for_record(entry: Mapping, member_fields: Mapping[str, str]) -> dict:
     """A visit member entry as a record member: only record fields, typed."""
-    out = {}
+    return _member_for_record(entry, _member_spec(member_fields))
+
+
+def _member_spec(member_fields: Mapping[str, str]) -> tuple:
+    """(parent parts, last part, record key, typer) of each answer key naming a member field."""
+    spec = []
     for answer_key, key in member_fields.items():
-        value = _get(entry, answer_key)
-        if value is not _MISSING and key in MEMBER_ORDER:
-            out[key] = to_record_value(f"{PRESENCE}.{key}", value)
+        if key in MEMBER_ORDER:
+            parts = _parts(answer_key)
+            spec.append((parts[:-1], parts[-1], key, _MEMBER_TYPERS[key]))
+    return tuple(spec)
+
+
+def _member_for_record(entry: Mapping, spec: tuple) -> dict:
+    out = {}
+    plain = type(entry) is dict
+    for parent, last, key, typed in spec:
+        if plain and not parent:
+            value = entry.get(last)
+            if value is None or (type(value) not in _NUMBERS and _blank(value)):
+                continue
+        else:
+            value = _leaf(_node(entry, parent) if parent else entry, last)
+            if value is _MISSING:
+                continue
+        out[key] = typed(value)  # blanks are left out: no _blank test again
     return out
 
 
@@ -203,7 +362,9 @@ def member_for_record(entry: Mapping, member_fields: Mapping[str, str]) -> dict:
 
 
 def _nik(m: Mapping) -> str | None:
-    v = m.get("nik") if isinstance(m, Mapping) else None
+    v = m.get("nik") if type(m) is dict or isinstance(m, Mapping) else None
+    if type(v) is str:  # the usual case: _blank and str() are a strip
+        return v.strip() or None
     if _blank(v):
         return None
     return str(v).strip()
@@ -232,39 +393,47 @@ def match_members(
     members the visit does not list, ordered by record index, then ``(None, visit_index)`` for
     new members by visit index. The pairing does not depend on the visit members' order.
     """
+    return _match(record_members, [_nik(m) for m in record_members], visit_members,
+                  [_nik(m) for m in visit_members], config)
+
+
+def _match(record_members, rec_niks, visit_members, vis_niks, config):
+    """``match_members`` given both sides' NIKs (``_nik``), which callers often have."""
     rec_by_nik: dict[str, list[int]] = {}
     vis_by_nik: dict[str, list[int]] = {}
-    for i, m in enumerate(record_members):
-        if (n := _nik(m)) is not None:
+    for i, n in enumerate(rec_niks):
+        if n is not None:
             rec_by_nik.setdefault(n, []).append(i)
-    for j, m in enumerate(visit_members):
-        if (n := _nik(m)) is not None:
+    for j, n in enumerate(vis_niks):
+        if n is not None:
             vis_by_nik.setdefault(n, []).append(j)
     pairs: dict[int, int] = {}
     for nik, rs in rec_by_nik.items():
-        vs = vis_by_nik.get(nik, [])
-        if len(rs) == 1 and len(vs) == 1:
+        vs = vis_by_nik.get(nik)
+        if vs is not None and len(rs) == 1 and len(vs) == 1:
             pairs[rs[0]] = vs[0]
     used_v = set(pairs.values())
-    candidates = []
-    for i, rm in enumerate(record_members):
-        if i in pairs or (birth := _birth(rm)) is None:
-            continue
-        for j, vm in enumerate(visit_members):
-            if j in used_v or _birth(vm) != birth:
+    n_rec, n_vis = len(record_members), len(visit_members)
+    if len(pairs) < n_rec and len(used_v) < n_vis:  # else nobody is left to pair by name
+        births = [_birth(vm) for vm in visit_members]
+        candidates = []
+        for i, rm in enumerate(record_members):
+            if i in pairs or (birth := _birth(rm)) is None:
                 continue
-            score = name_similarity(rm.get("nama") or "", vm.get("nama") or "")
-            if score >= config.member_name_threshold:
-                candidates.append((-score, i, _content_key(vm), j))
-    candidates.sort(key=lambda c: c[:3])
-    for _s, i, _k, j in candidates:
-        if i not in pairs and j not in used_v:
-            pairs[i] = j
-            used_v.add(j)
-    out: list[tuple[int | None, int | None]] = [
-        (i, pairs.get(i)) for i in range(len(record_members))
-    ]
-    out += [(None, j) for j in range(len(visit_members)) if j not in used_v]
+            for j, vm in enumerate(visit_members):
+                if j in used_v or births[j] != birth:
+                    continue
+                score = name_similarity(rm.get("nama") or "", vm.get("nama") or "")
+                if score >= config.member_name_threshold:
+                    candidates.append((-score, i, _content_key(vm), j))
+        candidates.sort(key=lambda c: c[:3])
+        for _s, i, _k, j in candidates:
+            if i not in pairs and j not in used_v:
+                pairs[i] = j
+                used_v.add(j)
+    out: list[tuple[int | None, int | None]] = [(i, pairs.get(i)) for i in range(n_rec)]
+    if len(used_v) < n_vis:
+        out += [(None, j) for j in range(n_vis) if j not in used_v]
     return out
 
 
@@ -278,21 +447,17 @@ def member_selector(members: Sequence[Mapping], i: int) -> str:
 
 def member_selectors(members: Sequence[Mapping]) -> list[str]:
     """``member_selector`` of every member, counting the NIKs once."""
-    niks = [_nik(m) for m in members]
+    return _selectors([_nik(m) for m in members])
+
+
+def _selectors(niks: Sequence[str | None]) -> list[str]:
+    """``member_selectors`` given the members' NIKs (``_nik``)."""
     counts: dict[str | None, int] = {}
     for n in niks:
         counts[n] = counts.get(n, 0) + 1
     return [f"{MEMBERS}[NIK={n}]" if n and "]" not in n and counts[n] == 1 else f"{MEMBERS}[{i}]"
             for i, n in enumerate(niks)]
 
-
-def _self_pairs(members: Sequence[Mapping]) -> dict[int, int] | None:
-    """``match_members(members, members)`` when every member has a NIK of its own (each pairs
-    with itself by NIK); None otherwise."""
-    niks = [_nik(m) for m in members]
-    if None in niks or len(set(niks)) != len(niks):
-        return None
-    return {i: i for i in range(len(members))}
 
 
 # --- the verifies map ---------------------------------------------------------------------
@@ -329,10 +494,12 @@ def verifies_map(form: Mapping) -> dict[str, str]:
 # --- three-way ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FieldOutcome:
+class FieldOutcome(NamedTuple):
     """One compared field. ``path`` is a change path ``apply_path`` accepts (a member's
-    presence is ``anggota[NIK=...]`` with a member dict or None); ``field`` its generic path."""
+    presence is ``anggota[NIK=...]`` with a member dict or None); ``field`` its generic path.
+
+    A named tuple (immutable, like the frozen dataclass it was): ``three_way`` makes dozens a
+    visit, and a frozen dataclass's ``__init__`` costs several times a tuple's."""
 
     path: str
     field: str
@@ -342,6 +509,16 @@ class FieldOutcome:
     current_value: Any
     visit_value: Any                  # typed for the record (what would be applied)
     auto_accept: bool = False
+
+
+_tuple_new = tuple.__new__
+
+
+def _outcome(path: str, g: str, decision: tuple[str, str | None], b, c, v,
+             auto_accept: frozenset[str]) -> FieldOutcome:
+    outcome, severity = decision
+    return _tuple_new(FieldOutcome, (path, g, outcome, severity, b, c, v,
+                                     outcome == PROPOSED and g in auto_accept))
 
 
 @dataclass(frozen=True)
@@ -383,31 +560,92 @@ class Comparison:
         return out
 
 
-_PARTS: dict[str, tuple[str, ...]] = {}
-
-
-def _get(d, dotted: str):
-    parts = _PARTS.get(dotted)
-    if parts is None:
-        parts = _PARTS[dotted] = tuple(dotted.split("."))
-    cur = d
-    for part in parts:
-        if type(cur) is not dict and not isinstance(cur, Mapping) or part not in cur:
-            return _MISSING
-        cur = cur[part]
-    return _MISSING if _blank(cur) else cur
+_CONFIRMED = (CONFIRMED, None)
+_PROPOSED = (PROPOSED, None)
 
 
 def _decide(g: str, b, c, v, config: Config) -> tuple[str, str | None]:
-    if values_equal(g, v, c, config):
-        return CONFIRMED, None
-    if values_equal(g, b, c, config):
-        return PROPOSED, None
-    return CONCURRENT, ("soft" if values_equal(g, v, b, config) else "hard")
+    t = type(v)
+    if t is type(c) and t in _PLAIN and v == c:
+        return _CONFIRMED  # most fields: the visit confirms the record as it is
+    if _values_equal(g, v, c, config):
+        return _CONFIRMED
+    if _values_equal(g, b, c, config):
+        return _PROPOSED
+    return CONCURRENT, ("soft" if _values_equal(g, v, b, config) else "hard")
 
 
-def _members_equal(a: Mapping, b: Mapping, keys, config: Config) -> bool:
-    return all(values_equal(f"{PRESENCE}.{k}", a.get(k), b.get(k), config) for k in keys)
+def _members_equal(a: Mapping, b: Mapping, member_keys, config: Config) -> bool:
+    return all(_values_equal(g, a.get(k), b.get(k), config) for k, g in member_keys)
+
+
+class _Plan(NamedTuple):
+    """What ``three_way`` reads of a verifies map."""
+
+    # Family fields in the record's order, in runs sharing the answers' and the record's parent
+    # (``rumah.*``...): (answer parent parts, record parent parts, answer keys, record keys,
+    # ((record path, typer), ...)).
+    family: tuple
+    repeat_key: str | None
+    member_spec: tuple   # ``_member_spec`` of the member fields (empty: members not compared)
+    member_keys: tuple   # (record key, generic path) of the member fields, in MEMBER_ORDER
+    skipped: tuple[str, ...]
+
+
+_PLANS: dict[tuple, _Plan] = {}
+
+
+def _plan(verifies: Mapping) -> _Plan:
+    """The plan of a verifies map, worked out once per map rather than once a visit (every
+    visit of a form has the same map). Keyed by the map's items, so a changed map is a new
+    plan."""
+    try:
+        key = tuple(verifies.items())
+        plan = _PLANS.get(key)
+    except TypeError:  # unhashable values: no caching
+        return _make_plan(verifies)
+    if plan is None:
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        plan = _PLANS[key] = _make_plan(verifies)
+    return plan
+
+
+def _make_plan(verifies: Mapping) -> _Plan:
+    family = []
+    member_fields: dict[str, str] = {}
+    repeat_key = None
+    skipped: list[str] = []
+    for answer_path, record_path in verifies.items():
+        if record_path == MEMBERS:
+            repeat_key = answer_path
+        elif record_path.startswith(f"{MEMBERS}[]."):
+            key = record_path[len(MEMBERS) + 3:]
+            sub = answer_path.split("[].", 1)[1] if "[]." in answer_path else answer_path
+            if key in MEMBER_ORDER:
+                member_fields[sub] = key
+            else:
+                skipped.append(record_path)
+        elif record_path in FAMILY_ORDER and record_path not in READ_ONLY:
+            family.append((FAMILY_ORDER[record_path], record_path, answer_path))
+        else:
+            skipped.append(record_path)
+    runs: list[tuple] = []
+    for _o, path, answer_path in sorted(family):
+        aparts, rparts = _parts(answer_path), _parts(path)
+        if not (runs and runs[-1][0] == aparts[:-1] and runs[-1][1] == rparts[:-1]):
+            runs.append((aparts[:-1], rparts[:-1], [], [], []))
+        runs[-1][2].append(aparts[-1])
+        runs[-1][3].append(rparts[-1])
+        runs[-1][4].append((path, record_typer(path)))
+    keys = sorted(set(member_fields.values()), key=MEMBER_ORDER.__getitem__)
+    return _Plan(
+        family=tuple(tuple(tuple(x) for x in run) for run in runs),
+        repeat_key=repeat_key,
+        member_spec=_member_spec(member_fields),
+        member_keys=tuple((k, f"{PRESENCE}.{k}") for k in keys),
+        skipped=tuple(sorted(set(skipped))),
+    )
 
 
 def three_way(
@@ -432,124 +670,118 @@ def three_way(
         verifies = verifies_map(verifies)
     if base is None:
         base = current
+    plan = _plan(verifies)
+    auto = config.auto_accept
     outcomes: list[FieldOutcome] = []
-    skipped: list[str] = []
-
-    def add(path, g, b, c, v, decision):
-        outcome, severity = decision
-        outcomes.append(FieldOutcome(path, g, outcome, severity, b, c, v,
-                                     outcome == PROPOSED and g in config.auto_accept))
 
     # Family fields, in the record's order.
-    family = []
-    member_fields: dict[str, str] = {}
-    repeat_key = None
-    for answer_path, record_path in verifies.items():
-        if record_path == MEMBERS:
-            repeat_key = answer_path
-        elif record_path.startswith(f"{MEMBERS}[]."):
-            key = record_path[len(MEMBERS) + 3:]
-            sub = answer_path.split("[].", 1)[1] if "[]." in answer_path else answer_path
-            if key in MEMBER_ORDER:
-                member_fields[sub] = key
-            else:
-                skipped.append(record_path)
-        elif record_path in FAMILY_ORDER and record_path not in READ_ONLY:
-            family.append((FAMILY_ORDER[record_path], record_path, answer_path))
-        else:
-            skipped.append(record_path)
-    for _o, path, answer_path in sorted(family):
-        v = _get(visit_answers, answer_path)
-        if v is _MISSING:
+    same_base = base is current
+    for answer_parent, record_parent, answer_keys, keys, fields in plan.family:
+        answers = _node(visit_answers, answer_parent)
+        if answers is _MISSING:
             continue
-        c = _get(current, path)
-        b = c if base is current else _get(base, path)
-        b = None if b is _MISSING else b
-        c = None if c is _MISSING else c
-        v = to_record_value(path, v)
-        add(path, path, b, c, v, _decide(path, b, c, v, config))
+        cs = _leaves(_node(current, record_parent), keys)
+        bs = cs if same_base else _leaves(_node(base, record_parent), keys)
+        for (path, typed), v, c, b in zip(fields, _leaves(answers, answer_keys), cs, bs,
+                                          strict=True):
+            if v is _MISSING:
+                continue
+            b = None if b is _MISSING else b
+            c = None if c is _MISSING else c
+            v = typed(v)  # blanks are left out: to_record_value without its _blank test
+            if type(v) is type(c) and type(v) in _PLAIN and v == c:  # _decide's first case
+                outcomes.append(_tuple_new(FieldOutcome,
+                                           (path, path, CONFIRMED, None, b, c, v, False)))
+            else:
+                outcomes.append(_outcome(path, path, _decide(path, b, c, v, config), b, c, v,
+                                         auto))
 
-    entries = visit_answers.get(repeat_key) if repeat_key else None
-    if isinstance(entries, list) and member_fields:
-        outcomes += _members(base, current, [e if isinstance(e, Mapping) else {}
-                                             for e in entries], member_fields, config)
+    entries = visit_answers.get(plan.repeat_key) if plan.repeat_key else None
+    if isinstance(entries, list) and plan.member_spec:
+        outcomes += _members(base, current, [e if type(e) is dict or isinstance(e, Mapping)
+                                             else {} for e in entries], plan, config)
 
     changes = {}
     for o in outcomes:
         if o.auto_accept and o.path not in changes:
             changes[o.path] = o.visit_value
-    return Comparison(tuple(outcomes), changes, tuple(sorted(set(skipped))))
+    return Comparison(tuple(outcomes), changes, plan.skipped)
 
 
-def _members(base, current, entries, member_fields, config) -> list[FieldOutcome]:
-    bm = [m for m in (base.get(MEMBERS) or []) if isinstance(m, Mapping)]
-    cm = [m for m in (current.get(MEMBERS) or []) if isinstance(m, Mapping)]
-    vm = [member_for_record(e, member_fields) for e in entries]
+def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
+    bm = [m for m in (base.get(MEMBERS) or []) if type(m) is dict or isinstance(m, Mapping)]
+    cm = [m for m in (current.get(MEMBERS) or []) if type(m) is dict or isinstance(m, Mapping)]
+    spec = plan.member_spec
+    vm = [_member_for_record(e, spec) for e in entries]
     status = [e.get("status_keberadaan") for e in entries]
     # Matched with their status, so that two entries alike but for it pair in a fixed way.
     vm_status = [dict(m, _status=s) for m, s in zip(vm, status, strict=True)]
-    keys = sorted(set(member_fields.values()), key=MEMBER_ORDER.__getitem__)
+    cm_niks = [_nik(m) for m in cm]
+    vm_niks = [_nik(m) for m in vm]  # the same as vm_status's
 
-    c_to_b = _self_pairs(cm) if bm == cm else None
-    if c_to_b is None:
-        c_to_b = {c: b for b, c in match_members(bm, cm, config)
+    if bm == cm and None not in cm_niks and len(set(cm_niks)) == len(cm_niks):
+        c_to_b = {i: i for i in range(len(cm))}  # each pairs with itself by its own NIK
+    else:
+        c_to_b = {c: b for b, c in _match(bm, [_nik(m) for m in bm], cm, cm_niks, config)
                   if b is not None and c is not None}
-    cv_pairs = match_members(cm, vm_status, config)
+    cv_pairs = _match(cm, cm_niks, vm_status, vm_niks, config)
     c_to_v = {c: v for c, v in cv_pairs if c is not None}
     visit_only = [v for c, v in cv_pairs if c is None]
-    base_only = [b for b in range(len(bm)) if b not in c_to_b.values()]
     v_to_b = {}
-    if visit_only and base_only:
-        for bi, vi in match_members([bm[i] for i in base_only], [vm_status[j] for j in visit_only],
-                                    config):
-            if bi is not None and vi is not None:
-                v_to_b[visit_only[vi]] = base_only[bi]
+    if visit_only:
+        matched_b = set(c_to_b.values())
+        base_only = [b for b in range(len(bm)) if b not in matched_b]
+        if base_only:
+            for bi, vi in match_members([bm[i] for i in base_only],
+                                        [vm_status[j] for j in visit_only], config):
+                if bi is not None and vi is not None:
+                    v_to_b[visit_only[vi]] = base_only[bi]
 
-    def gone(j):
-        return status[j] in config.member_gone_codes
-
-    def mk(path, g, b, c, v, decision):
-        outcome, severity = decision
-        return FieldOutcome(path, g, outcome, severity, b, c, v,
-                            outcome == PROPOSED and g in config.auto_accept)
-
+    gone_codes = config.member_gone_codes
+    auto = config.auto_accept
     fields_out, removals, additions = [], [], []
-    selectors = member_selectors(cm)
+    selectors = _selectors(cm_niks)
     for ci, c in enumerate(cm):
         sel = selectors[ci]
         b = bm[c_to_b[ci]] if ci in c_to_b else None
         vj = c_to_v.get(ci)
-        if vj is None or gone(vj):
+        if vj is None or status[vj] in gone_codes:
             # The visit removes the member; base had it: proposed, else concurrent (soft: the
             # visit did not list a member added after its base).
-            decision = (PROPOSED, None) if b is not None else (CONCURRENT, "soft")
+            decision = _PROPOSED if b is not None else (CONCURRENT, "soft")
             removals.append((0 if sel.startswith(f"{MEMBERS}[NIK=") else 1, -ci,
-                             mk(sel, PRESENCE, b, dict(c), None, decision)))
+                             _outcome(sel, PRESENCE, decision, b, dict(c), None, auto)))
             continue
         v = vm[vj]
-        for key in keys:
+        for key, g in plan.member_keys:
             if key not in v:
                 continue
-            g = f"{PRESENCE}.{key}"
             bv = b.get(key) if b is not None else None
-            fields_out.append(mk(f"{sel}.{key}", g, bv, c.get(key), v[key],
-                                 _decide(g, bv, c.get(key), v[key], config)))
-    seen_niks = {_nik(m) for m in cm}
+            cv, vv = c.get(key), v[key]
+            if type(vv) is type(cv) and type(vv) in _PLAIN and vv == cv:  # _decide's first
+                fields_out.append(_tuple_new(FieldOutcome, (f"{sel}.{key}", g, CONFIRMED, None,
+                                                            bv, cv, vv, False)))
+            else:
+                fields_out.append(_outcome(f"{sel}.{key}", g, _decide(g, bv, cv, vv, config),
+                                           bv, cv, vv, auto))
+    seen_niks = set(cm_niks)
     for vj in visit_only:
         v = vm[vj]
         b = bm[v_to_b[vj]] if vj in v_to_b else None
-        nik = _nik(v)
+        nik = vm_niks[vj]
         sel = (f"{MEMBERS}[NIK={nik}]" if nik and "]" not in nik and nik not in seen_niks
                else f"{MEMBERS}[+]")
-        if gone(vj):
+        if status[vj] in gone_codes:
             # Not in the record now and gone per the visit: they agree.
-            additions.append(mk(sel, PRESENCE, b and dict(b), None, None, (CONFIRMED, None)))
+            additions.append(_outcome(sel, PRESENCE, _CONFIRMED, b and dict(b), None, None,
+                                      auto))
             continue
         if b is None:
-            decision = (PROPOSED, None)
+            decision = _PROPOSED
         else:  # removed from the record since the base, kept by the visit
-            decision = (CONCURRENT, "soft" if _members_equal(v, b, keys, config) else "hard")
-        additions.append(mk(sel, PRESENCE, b and dict(b), None, dict(v), decision))
+            decision = (CONCURRENT,
+                        "soft" if _members_equal(v, b, plan.member_keys, config) else "hard")
+        additions.append(_outcome(sel, PRESENCE, decision, b and dict(b), None, dict(v), auto))
     additions.sort(key=lambda o: (o.path, _content_key(o.visit_value)))
     removals.sort(key=lambda r: r[:2])
     return fields_out + [r[2] for r in removals] + additions

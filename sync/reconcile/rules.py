@@ -33,6 +33,7 @@ from sync.reconcile.compare import (
     generic_path,
     match_members,
     member_selectors,
+    overlay_member,
     to_record_value,
 )
 from sync.reconcile.config import DEFAULT, Config
@@ -60,6 +61,11 @@ HOUSING_RANK: dict[str, dict[int, int]] = {
 }
 
 _NIK_MISMATCH = {"nik_sex_mismatch", "nik_birth_date_mismatch"}
+
+
+def _is_mapping(x) -> bool:
+    """``isinstance(x, Mapping)``, without the ABC machinery for dicts (and their subclasses)."""
+    return isinstance(x, dict) or isinstance(x, Mapping)
 
 
 @dataclass
@@ -101,7 +107,7 @@ class Context:
     @property
     def answers(self) -> Mapping:
         a = self.visit.get("answers")
-        return a if isinstance(a, Mapping) else {}
+        return a if _is_mapping(a) else {}
 
     @property
     def household_id(self) -> str | None:
@@ -122,7 +128,7 @@ def draft(kind: str, config: Config, message: str, *, field: str | None = None,
 def _lookup(source: Lookup | None, key: str) -> set[str]:
     if source is None or not key:
         return set()
-    found = source.get(key, ()) if isinstance(source, Mapping) else source(key)
+    found = source.get(key, ()) if _is_mapping(source) else source(key)
     return set(found or ())
 
 
@@ -139,7 +145,7 @@ def _timestamp(v) -> dt.datetime | None:
 
 
 def _point(loc) -> tuple[float, float, float | None] | None:
-    if not isinstance(loc, Mapping):
+    if not _is_mapping(loc):
         return None
     lat, lon = loc.get("lat"), loc.get("lon")
     if not isinstance(lat, int | float) or not isinstance(lon, int | float):
@@ -176,7 +182,7 @@ def _interviewed(ctx: Context, config: Config) -> bool:
 
 def _visit_entries(ctx: Context) -> list[Mapping]:
     entries = ctx.answers.get(MEMBERS)
-    return [e for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else []
+    return [e for e in entries if _is_mapping(e)] if isinstance(entries, list) else []
 
 
 def effective_members(ctx: Context, config: Config) -> list[dict]:
@@ -198,7 +204,7 @@ _NO_MEMO = object()
 
 
 def _effective_members(ctx: Context, config: Config) -> list[dict]:
-    record = [m for m in (ctx.record.get(MEMBERS) or []) if isinstance(m, Mapping)]
+    record = [m for m in (ctx.record.get(MEMBERS) or []) if _is_mapping(m)]
     entries = _visit_entries(ctx)
     out = []
     selectors = None
@@ -207,9 +213,7 @@ def _effective_members(ctx: Context, config: Config) -> list[dict]:
         status = None
         if vi is not None:
             entry = entries[vi]
-            for k, val in entry.items():
-                if val is not None and val != "":
-                    m[k] = to_record_value(f"{MEMBERS}[].{k}", val)
+            overlay_member(m, entry)
             status = entry.get("status_keberadaan")
         m["_status"] = status
         if ri is not None:
@@ -223,17 +227,24 @@ def _effective_members(ctx: Context, config: Config) -> list[dict]:
     return out
 
 
+@functools.cache
+def _split(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def _dig(cur, parts: tuple[str, ...]):
+    for part in parts:
+        cur = cur.get(part) if _is_mapping(cur) else None
+    return cur
+
+
 def _family_value(ctx: Context, path: str):
     """The visit's answer at ``path`` when it gave one, else the current record's."""
-    cur: Any = ctx.answers
-    for part in path.split("."):
-        cur = cur.get(part) if isinstance(cur, Mapping) else None
+    parts = _split(path)
+    cur = _dig(ctx.answers, parts)
     if cur is not None and cur != "":
         return to_record_value(path, cur)
-    cur = ctx.record
-    for part in path.split("."):
-        cur = cur.get(part) if isinstance(cur, Mapping) else None
-    return cur
+    return _dig(ctx.record, parts)
 
 
 def active_aid(ctx: Context, config: Config) -> list[str]:
@@ -401,7 +412,7 @@ def inclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
                              reason="pns", programs=aid))
     bottled = _family_value(ctx, "rumah.air_minum") == 1
     eks = ctx.answers.get("eksklusi")
-    if bottled or (isinstance(eks, Mapping) and eks.get("air_kemasan_bermerek") is True):
+    if bottled or (_is_mapping(eks) and eks.get("air_kemasan_bermerek") is True):
         out.append(draft("inclusion_error", config, msg + "drinks branded bottled water",
                          field="rumah.air_minum", visit_value=1 if bottled else None,
                          reason="bottled_water", programs=aid))
@@ -424,7 +435,7 @@ def exclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
                          registry_value=desil, reason="no_aid"))
     rumah = ctx.answers.get("rumah")
     recorded = ctx.record.get("rumah") or {}
-    if isinstance(rumah, Mapping):
+    if _is_mapping(rumah):
         for path, ranks in HOUSING_RANK.items():
             key = path.split(".", 1)[1]
             seen, had = to_record_value(path, rumah.get(key)), recorded.get(key)
@@ -506,7 +517,7 @@ def photo_reused(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     hid, uuid = ctx.household_id, ctx.visit.get("uuid")
     out = []
     for photo in ctx.visit.get("photos") or ():
-        sha = photo.get("sha256") if isinstance(photo, Mapping) else None
+        sha = photo.get("sha256") if _is_mapping(photo) else None
         if not sha:
             continue
         ph = photo.get("phash") or ctx.photo_phashes.get(sha)
