@@ -326,10 +326,10 @@ def child_drain(url: str, worker: str, batch: int, profile_visits: int) -> None:
     from sqlalchemy.orm import Session
 
     import server.models  # noqa: F401
-    from sync.db import configure_engine
+    from sync.db import ENGINE_OPTIONS, configure_engine
     from sync.reconcile.worker import drain, run_once
 
-    engine = create_engine(url)
+    engine = create_engine(url, **ENGINE_OPTIONS)
     configure_engine(engine)
     with Session(engine) as session:
         if profile_visits:

@@ -35,14 +35,14 @@ def capture(db: Path, visits: int, batch: int = 200) -> list[tuple]:
 
     import server.models  # noqa: F401
     from bench.reconcile import sqlite_copy
-    from sync.db import configure_engine
+    from sync.db import ENGINE_OPTIONS, configure_engine
     from sync.queue import claim
     from sync.reconcile import worker
 
     work = Path(tempfile.mkdtemp(prefix="pure-"))
     copy = work / "pure.db"
     sqlite_copy(db, copy)
-    engine = create_engine(f"sqlite:///{copy}")
+    engine = create_engine(f"sqlite:///{copy}", **ENGINE_OPTIONS)
     configure_engine(engine)
     calls: list[list] = []
     real_three_way, real_run_rules = worker.three_way, worker.run_rules

@@ -29,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def register_config(app: Flask, test_config: dict | None) -> None:
     import config
+    from sync.db import ENGINE_OPTIONS
 
     app.config.from_mapping(config.from_environment(app.instance_path))
     if test_config:
@@ -36,7 +37,8 @@ def register_config(app: Flask, test_config: dict | None) -> None:
     app.config.update(
         SQLALCHEMY_DATABASE_URI=app.config["DATABASE_URL"],
         # Parameters can hold NIKs and names: keep them out of exception messages and logs.
-        SQLALCHEMY_ENGINE_OPTIONS={"hide_parameters": True, "pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS={**ENGINE_OPTIONS, "hide_parameters": True,
+                                   "pool_pre_ping": True},
         API_TITLE="Tapak API",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 
+import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
@@ -60,6 +62,20 @@ class UTCDateTime(TypeDecorator):
 
 # A JSON document column: JSONB on PostgreSQL, JSON text on SQLite.
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+def json_loads(text: str | bytes):
+    """JSON columns parsed by orjson, several times faster than ``json.loads`` on the 2 KB
+    records and answers the worker reads by the hundred; ``json.loads`` takes what orjson
+    refuses (NaN, integers beyond 64 bits), so every stored document still reads back."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+# Options for every engine: JSON columns read with ``json_loads``.
+ENGINE_OPTIONS = {"json_deserializer": json_loads}
 
 
 def utcnow() -> dt.datetime:

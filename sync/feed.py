@@ -89,13 +89,18 @@ def form_entity(form_id: str, version: int) -> str:
 
 def household_changed(session: Session, household_ids: Iterable[str]) -> int:
     """Send a family's new verified record to whoever holds it now (open assignments)."""
+    return emit(session, household_changes(session, household_ids))
+
+
+def household_changes(session: Session, household_ids: Iterable[str]) -> list[Change]:
+    """The changes ``household_changed`` emits, for a caller that emits them with others."""
     ids = list(set(household_ids))
     if not ids:
-        return 0
+        return []
     holders = session.execute(
         select(Assignment.enumerator_id, Assignment.household_id)
         .where(Assignment.household_id.in_(ids), Assignment.status.in_(OPEN_STATUSES))).all()
-    return emit(session, [Change(u, "household", h, "upsert") for u, h in holders])
+    return [Change(u, "household", h, "upsert") for u, h in holders]
 
 
 def form_published(session: Session, form_id: str, version: int) -> int:

@@ -88,11 +88,13 @@ class PhashIndex:
             self.add(phash, sha256)
         self.since, self.window_count = newest, window_count
 
-    def alone(self, phash: str, max_distance: int) -> bool:
-        """Whether ``phash`` is stored for one photo only and no other hash is near it: that
-        photo can have no near copy, and the database need not be asked."""
+    def others(self, phash: str, max_distance: int) -> list[str]:
+        """``near``, or nothing when ``phash`` is stored for one photo only and no other hash
+        is near it: that photo has no near copy, and the database need not be asked."""
         near = self.near(phash, max_distance)
-        return near == [phash] and self.photos.get(int(phash, 16)) == 1
+        if near == [phash] and self.photos.get(int(phash, 16)) == 1:
+            return []
+        return near
 
     def near(self, phash: str, max_distance: int) -> list[str]:
         """Stored hashes (as stored) sharing a band with ``phash`` and within

@@ -247,6 +247,7 @@ class _Batch:
     changed: dict[str, None] = dataclasses.field(default_factory=dict)
     staged: list[StagedVersion] = dataclasses.field(default_factory=list)  # versions to write
     staged_households: set[str] = dataclasses.field(default_factory=set)
+    feed: list[feed.Change] = dataclasses.field(default_factory=list)  # emitted at the end
     # The batch's visits by (branch, family, base version), for a chain's predecessor.
     by_chain: dict[tuple, list[_Visit]] = dataclasses.field(default_factory=dict)
 
@@ -341,8 +342,7 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
     if not phashes:
         return sites
     index = index_for(session)
-    near_hashes = {ph: ([] if index.alone(ph, max_distance) else index.near(ph, max_distance))
-                   for ph in phashes}
+    near_hashes = {ph: index.others(ph, max_distance) for ph in phashes}
     wanted = sorted({h for hs in near_hashes.values() for h in hs})
     by_hash: dict[str, list[tuple]] = defaultdict(list)
     for chunk in _chunks(wanted):
@@ -549,13 +549,14 @@ def _reconcile(session: Session, visit: _Visit, batch: _Batch, config: Config,
         applied = cmp.changes_to_apply
     visit.status = "needs_review" if blocking else "verified"
     visit.compared_version, visit.result_version = compared, version
-    visit.comparison = _jsonable({
+    visit.comparison = {  # paths are strings: only the values need making plain
         "confirmed": [o.path for o in cmp.outcomes if o.outcome == "confirmed"],
-        "proposed": cmp.proposed_changes,
-        "concurrent": {o.path: o.visit_value for o in cmp.outcomes
-                       if o.outcome == "concurrent_update"},
-        "applied": applied, "skipped": list(cmp.skipped), "base_version": base_version,
-    })
+        "proposed": _jsonable(cmp.proposed_changes),
+        "concurrent": _jsonable({o.path: o.visit_value for o in cmp.outcomes
+                                 if o.outcome == "concurrent_update"}),
+        "applied": _jsonable(applied), "skipped": list(cmp.skipped),
+        "base_version": base_version,
+    }
     visit.hold_reason, visit.error, visit.processed_at = None, None, now
     _finish_assignment(visit, blocking, batch)
     return visit.status
@@ -619,7 +620,7 @@ def _write_finish(session: Session, batch: _Batch, now: dt.datetime,
     # The holders of a changed family get its record before its assignment can close.
     changed = [h for h in batch.changed if household_id is None or h == household_id]
     if changed:
-        feed.household_changed(session, changed)
+        batch.feed += feed.household_changes(session, changed)
         for h in changed:
             del batch.changed[h]
     keys = [k for k in batch.finish if household_id is None or k[1] == household_id]
@@ -646,8 +647,7 @@ def _write_finish(session: Session, batch: _Batch, now: dt.datetime,
                 changed.sort(key=lambda r: (order[r[1]], r[0]))
                 changes += [feed.Change(u, "assignment", feed.assignment_entity(round_id, h),
                                         "upsert") for u, h in changed]
-    if changes:
-        feed.emit(session, changes)
+    batch.feed += changes
 
 
 def _release_successors(session: Session, visits: list[_Visit], now: dt.datetime) -> int:
@@ -701,6 +701,7 @@ def _process(session: Session, uuids: list[str], config: Config,
         _write_visits(session, visits)
         _insert_conflicts(session, batch.conflicts)
         _write_finish(session, batch, now)
+        feed.emit(session, batch.feed)  # one feed_state update for the batch
         _release_successors(session, visits, now)
     return out
 
