@@ -63,6 +63,7 @@ def jakarta_kecamatan() -> frozenset[str]:
         )
 
 
+@functools.lru_cache(maxsize=8192)  # a few thousand kecamatan codes; pure
 def region_known(region: str) -> bool:
     """A Jakarta kecamatan that exists, or elsewhere a plausible province/kabupaten/kecamatan."""
     if region[:2] == JAKARTA:
@@ -87,6 +88,8 @@ def _date(year: int, month: int, day: int) -> dt.date | None:
 
 def _shape(number, prefix: str, label: str) -> tuple[str | None, list[Issue]]:
     """The 16-digit string, or the issues that make it no such string."""
+    if type(number) is str and len(number) == 16 and number.isdigit() and number.isascii():
+        return number, []  # the usual case: nothing to strip, 16 ASCII digits
     if number is None or (isinstance(number, str) and not number.strip()):
         return None, [Issue(f"{prefix}_missing", f"{label} is empty")]
     text = str(number).strip()
