@@ -315,13 +315,26 @@ _MEMBER_TYPERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+_MEMBER_TEXT = frozenset(k for k, _col, typ in MEMBER_FIELDS if typ is str)
+# Member key -> its type when a number (values of exactly that type are typed already).
+_MEMBER_EXACT = {k: typ for k, _col, typ in MEMBER_FIELDS if typ in (int, float, bool)}
+
+
 def overlay_member(member: dict, entry: Mapping) -> dict:
     """``member`` with each answer of a visit entry that is not None or "" set over it,
     typed as ``to_record_value`` types it (other keys kept as they are); returns ``member``."""
     for k, val in entry.items():
-        if type(val) in _NUMBERS:  # never None, "" or blank
+        t = type(val)
+        if t is str:  # blank when it strips to nothing
+            if not val:
+                continue
+            if k in _MEMBER_TEXT:
+                member[k] = val.strip() or None
+            else:
+                member[k] = _MEMBER_TYPERS.get(k, _as_is)(val) if val.strip() else None
+        elif t in _NUMBERS:  # never blank; kept as is when already of the field's type
             typed = _MEMBER_TYPERS.get(k)
-            member[k] = val if typed is None else typed(val)
+            member[k] = val if typed is None or t is _MEMBER_EXACT.get(k) else typed(val)
         elif val is not None and val != "":
             member[k] = None if _blank(val) else _MEMBER_TYPERS.get(k, _as_is)(val)
     return member

@@ -190,17 +190,26 @@ def effective_members(ctx: Context, config: Config) -> list[dict]:
     matched visit entry's answers, visit-only entries, and record members the visit does not
     list; each with ``_status`` (item 404, None when unknown) and ``_selector`` (a path).
     Within ``run_rules`` it is worked out once and shared by the rules (which only read it)."""
-    memo = ctx.__dict__.get("_effective_members", _NO_MEMO)
-    if memo is not _NO_MEMO and memo is not None and memo[0] is config:
-        return list(memo[1])
-    out = _effective_members(ctx, config)
-    if memo is not _NO_MEMO:
-        ctx.__dict__["_effective_members"] = (config, out)
-        return list(out)
-    return out
+    return _shared(ctx, "_effective_members", config, _effective_members)
 
 
 _NO_MEMO = object()
+# What several rules read: run_rules opens these slots in the context, so each is worked out
+# once a run.
+_SHARED = ("_effective_members", "_active_aid")
+
+
+def _shared(ctx: Context, name: str, config: Config, compute) -> list:
+    """``compute(ctx, config)``, kept in slot ``name`` of ``ctx`` while ``run_rules`` has it
+    open (a copy is returned: callers may change their list)."""
+    memo = ctx.__dict__.get(name, _NO_MEMO)
+    if memo is not _NO_MEMO and memo is not None and memo[0] is config:
+        return list(memo[1])
+    out = compute(ctx, config)
+    if memo is not _NO_MEMO:
+        ctx.__dict__[name] = (config, out)
+        return list(out)
+    return out
 
 
 def _effective_members(ctx: Context, config: Config) -> list[dict]:
@@ -250,6 +259,10 @@ def _family_value(ctx: Context, path: str):
 def active_aid(ctx: Context, config: Config) -> list[str]:
     """Aid programs active for the family: true in the visit's answers or, unanswered, in the
     current record."""
+    return _shared(ctx, "_active_aid", config, _active_aid)
+
+
+def _active_aid(ctx: Context, config: Config) -> list[str]:
     return [p for p in config.aid_programs if _family_value(ctx, f"program.{p}") is True]
 
 
@@ -683,11 +696,13 @@ def run_rules(ctx: Context, config: Config = DEFAULT,
     if unknown:
         raise ValueError(f"unknown rules: {', '.join(sorted(unknown))}")
     out: list[dict] = []
-    ctx.__dict__["_effective_members"] = None  # share effective_members among the rules
+    for name in _SHARED:  # share effective_members and active_aid among the rules
+        ctx.__dict__[name] = None
     try:
         for name, rule in RULES.items():
             if wanted is None or name in wanted:
                 out.extend(rule(ctx, config))
     finally:
-        ctx.__dict__.pop("_effective_members", None)
+        for name in _SHARED:
+            ctx.__dict__.pop(name, None)
     return out
