@@ -61,6 +61,7 @@ def from_environment(instance_path: str) -> dict:
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
         "SQLITE_CACHE_MB": _int("SQLITE_CACHE_MB", 64),
         "SQLITE_MMAP_MB": _int("SQLITE_MMAP_MB", 1024),
+        "SQLITE_WAL_AUTOCHECKPOINT": _int("SQLITE_WAL_AUTOCHECKPOINT", 10_000),
         "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
     }
 

@@ -80,7 +80,8 @@ def register_extensions(app: Flask) -> None:
     )
     with app.app_context():
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"],
-                         app.config["SQLITE_CACHE_MB"], app.config["SQLITE_MMAP_MB"])
+                         app.config["SQLITE_CACHE_MB"], app.config["SQLITE_MMAP_MB"],
+                         app.config["SQLITE_WAL_AUTOCHECKPOINT"])
 
 
 def register_blueprints(app: Flask) -> None:

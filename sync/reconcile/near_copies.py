@@ -18,7 +18,7 @@ photo can become visible later than a newer one. It is built again from scratch 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import gc
 import threading
 import time
 from collections import defaultdict
@@ -31,11 +31,18 @@ from sync.models.visit import Photo
 OVERLAP = dt.timedelta(seconds=60)
 REBUILD_AFTER = 1800.0  # seconds
 BANDS = 4
-_HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 
 
-def _bands(value: int) -> tuple[int, ...]:
-    return tuple((value >> (16 * (BANDS - 1 - b))) & 0xFFFF for b in range(BANDS))
+def _value(phash) -> int | None:
+    """The 64-bit value of a 16-hex-digit phash, None for anything else."""
+    # int() would also take a sign, spaces, underscores or 0x: isalnum and [1] rule them out
+    if type(phash) is not str or len(phash) != 16 or not (phash.isascii() and phash.isalnum()) \
+            or phash[1] in "xX":
+        return None
+    try:
+        return int(phash, 16)
+    except ValueError:
+        return None
 
 
 class PhashIndex:
@@ -51,23 +58,25 @@ class PhashIndex:
         self.built = time.monotonic()
 
     def add(self, phash: str | None, sha256: str = "") -> None:
-        try:
-            value = int(phash, 16) if phash and _HEX16.fullmatch(phash) else None
-        except (TypeError, ValueError):
-            value = None
+        value = _value(phash)
         if value is None:
             return
-        if sha256 and hash(sha256) not in self.shas:
-            self.shas.add(hash(sha256))
-            self.photos[value] = self.photos.get(value, 0) + 1
+        if sha256:
+            key = hash(sha256)
+            if key not in self.shas:
+                self.shas.add(key)
+                self.photos[value] = self.photos.get(value, 0) + 1
         spellings = self.known.get(value)
         if spellings is not None:
             if phash not in spellings:
                 spellings.append(phash)
             return
         self.known[value] = [phash]
-        for band, part in enumerate(_bands(value)):
-            self.by_band[band][part].append(value)
+        b0, b1, b2, b3 = self.by_band
+        b0[value >> 48].append(value)
+        b1[(value >> 32) & 0xFFFF].append(value)
+        b2[(value >> 16) & 0xFFFF].append(value)
+        b3[value & 0xFFFF].append(value)
 
     def refresh(self, session: Session) -> None:
         """Add the photos received since the last refresh (all of them the first time).
@@ -99,15 +108,21 @@ class PhashIndex:
     def near(self, phash: str, max_distance: int) -> list[str]:
         """Stored hashes (as stored) sharing a band with ``phash`` and within
         ``max_distance`` bits of it, ``phash`` itself included when stored."""
-        if not isinstance(phash, str) or not _HEX16.fullmatch(phash):
+        value = _value(phash)
+        if value is None:
             return []
-        value = int(phash, 16)
         found = set()
-        for band, part in enumerate(_bands(value)):
-            for other in self.by_band[band].get(part, ()):
-                if (other ^ value).bit_count() <= max_distance:
-                    found.add(other)
-        return sorted(s for v in found for s in self.known[v])
+        b0, b1, b2, b3 = self.by_band
+        for bucket in (b0.get(value >> 48), b1.get((value >> 32) & 0xFFFF),
+                       b2.get((value >> 16) & 0xFFFF), b3.get(value & 0xFFFF)):
+            if bucket:
+                for other in bucket:
+                    if (other ^ value).bit_count() <= max_distance:
+                        found.add(other)
+        known = self.known
+        if len(found) == 1:
+            return list(known[found.pop()])
+        return sorted(s for v in found for s in known[v])
 
 
 _indexes: dict[str, PhashIndex] = {}
@@ -121,5 +136,10 @@ def index_for(session: Session) -> PhashIndex:
         index = _indexes.get(key)
         if index is None or time.monotonic() - index.built > REBUILD_AFTER:
             index = _indexes[key] = PhashIndex()
-        index.refresh(session)
+            index.refresh(session)
+            # Hundreds of thousands of long-lived lists: left to the collector, every full
+            # collection would walk them (tens of ms each, a few a batch).
+            gc.freeze()
+        else:
+            index.refresh(session)
         return index
