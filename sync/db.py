@@ -74,8 +74,18 @@ def json_loads(text: str | bytes):
         return json.loads(text)
 
 
-# Options for every engine: JSON columns read with ``json_loads``.
-ENGINE_OPTIONS = {"json_deserializer": json_loads}
+def json_dumps(value) -> str:
+    """JSON columns written by orjson: integer keys become strings as with ``json.dumps``;
+    dates become ISO 8601 strings and NaN null, where ``json.dumps`` refused them or wrote
+    what PostgreSQL refuses. What orjson cannot write goes to ``json.dumps``, which raises."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+# Options for every engine: JSON columns read and written with orjson.
+ENGINE_OPTIONS = {"json_deserializer": json_loads, "json_serializer": json_dumps}
 
 
 def utcnow() -> dt.datetime:

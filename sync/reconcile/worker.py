@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,7 +53,7 @@ from sync.models.registry import (
 )
 from sync.models.visit import PROCESSED_STATUSES, Photo, Visit, VisitPhoto
 from sync.privacy import exception_summary
-from sync.queue import claim
+from sync.queue import next_in_queue
 from sync.reconcile.compare import three_way, verifies_map
 from sync.reconcile.config import DEFAULT, Config
 from sync.reconcile.near_copies import index_for
@@ -167,29 +167,38 @@ class _Record:
     changed: bool = False
 
 
-def _read_visits(session: Session, uuids: list[str]) -> list[_Visit]:
+def _read_visits(session: Session, uuids: list[str], claimed: bool = True) -> list[_Visit]:
+    """The visits of ``uuids`` still ``processing`` (claimed by ``claim``), or, with
+    ``claimed=False``, all of them (just taken with ``next_in_queue``)."""
     cols = [getattr(Visit, f) for f in _VISIT_FIELDS]
     visits = []
     for chunk in _chunks(uuids):
-        visits += [_Visit(*row) for row in session.execute(
-            select(*cols).where(Visit.uuid.in_(chunk), Visit.status == "processing"))]
+        stmt = select(*cols).where(Visit.uuid.in_(chunk))
+        if claimed:
+            stmt = stmt.where(Visit.status == "processing")
+        visits += [_Visit(*row) for row in session.execute(stmt)]
     visits.sort(key=lambda v: (v.started_at is None, v.started_at or _EPOCH, v.uuid))
     return visits
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _V = Visit.__table__.c
-_END_VISIT = {
+_END_VALUES = {
     # processed: every finding of the comparison
-    "processed": update(Visit.__table__).where(_V.uuid == bindparam("b_uuid")).values(
-        status=bindparam("b_status"), compared_version=bindparam("b_compared_version"),
-        result_version=bindparam("b_result_version"), comparison=bindparam("b_comparison"),
-        hold_reason=None, error=None, processed_at=bindparam("b_processed_at")),
-    "held": update(Visit.__table__).where(_V.uuid == bindparam("b_uuid")).values(
-        status=bindparam("b_status"), hold_reason=bindparam("b_hold_reason")),
-    "failed": update(Visit.__table__).where(_V.uuid == bindparam("b_uuid")).values(
-        status=bindparam("b_status"), error=bindparam("b_error")),
+    "processed": dict(status=bindparam("b_status"),
+                      compared_version=bindparam("b_compared_version"),
+                      result_version=bindparam("b_result_version"),
+                      comparison=bindparam("b_comparison"), hold_reason=None, error=None,
+                      processed_at=bindparam("b_processed_at")),
+    "held": dict(status=bindparam("b_status"), hold_reason=bindparam("b_hold_reason")),
+    "failed": dict(status=bindparam("b_status"), error=bindparam("b_error")),
 }
+# A batch taken from the queue in its own transaction is claimed by the same write.
+_CLAIM_VALUES = dict(claimed_by=bindparam("b_worker"), claimed_at=bindparam("b_claimed_at"),
+                     attempts=_V.attempts + 1)
+_END_VISIT = {(kind, claim): update(Visit.__table__).where(_V.uuid == bindparam("b_uuid"))
+              .values(**values, **(_CLAIM_VALUES if claim else {}))
+              for kind, values in _END_VALUES.items() for claim in (False, True)}
 _R = VerifiedRecord.__table__.c
 _WRITE_RECORD = update(VerifiedRecord.__table__).where(
     _R.household_id == bindparam("b_household_id")).values(
@@ -197,24 +206,27 @@ _WRITE_RECORD = update(VerifiedRecord.__table__).where(
     local_changes=bindparam("b_local_changes"), updated_at=bindparam("b_updated_at"))
 
 
-def _write_visits(session: Session, visits: list[_Visit]) -> None:
-    """End the batch's visits: one executemany per kind of ending."""
+def _write_visits(session: Session, visits: list[_Visit], worker: str | None = None,
+                  now: dt.datetime | None = None) -> None:
+    """End the batch's visits (and claim them for ``worker``, when given): one executemany
+    per kind of ending."""
     groups: dict[str, list[dict]] = defaultdict(list)
+    claim = {"b_worker": worker, "b_claimed_at": now} if worker is not None else {}
     for v in visits:
         if v.status == "held":
             groups["held"].append({"b_uuid": v.uuid, "b_status": v.status,
-                                   "b_hold_reason": v.hold_reason})
+                                   "b_hold_reason": v.hold_reason, **claim})
         elif v.status == "failed":
             groups["failed"].append({"b_uuid": v.uuid, "b_status": v.status,
-                                     "b_error": v.error})
-        elif v.status != "processing":
+                                     "b_error": v.error, **claim})
+        elif v.status not in ("processing", "queued"):
             groups["processed"].append({
                 "b_uuid": v.uuid, "b_status": v.status, "b_compared_version": v.compared_version,
                 "b_result_version": v.result_version, "b_comparison": v.comparison,
-                "b_processed_at": v.processed_at})
+                "b_processed_at": v.processed_at, **claim})
     conn = session.connection()
     for kind, rows in groups.items():
-        conn.execute(_END_VISIT[kind], rows)
+        conn.execute(_END_VISIT[(kind, worker is not None)], rows)
 
 
 def _write_records(session: Session, records: Iterable[_Record]) -> None:
@@ -328,7 +340,13 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
     sites: dict = defaultdict(list)
     if not shas:
         return sites
+    # Same bytes: only a photo some other visit (or field) also references has other sites,
+    # found by the SHA-256 index alone; then where those were taken.
+    shared = []
     for chunk in _chunks(shas):
+        shared += session.scalars(select(VisitPhoto.sha256).where(VisitPhoto.sha256.in_(chunk))
+                                  .group_by(VisitPhoto.sha256).having(func.count() > 1))
+    for chunk in _chunks(shared):
         for sha, ph, hid, uuid in session.execute(
                 select(VisitPhoto.sha256, Photo.phash, Visit.household_id, Visit.uuid)
                 .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
@@ -361,9 +379,14 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
 
 
 PREVIOUS_WINDOW = dt.timedelta(days=2)
-_PREVIOUS = (select(Visit.started_at, Visit.uuid)
-             .where(Visit.enumerator_id == bindparam("e"), Visit.started_at < bindparam("hi"),
-                    Visit.started_at >= bindparam("lo")))
+_PREVIOUS_COLUMNS = (Visit.started_at, Visit.uuid, Visit.ended_at, Visit.lat, Visit.lon,
+                     Visit.accuracy_m)
+_PREVIOUS = select(*_PREVIOUS_COLUMNS).where(
+    Visit.enumerator_id == bindparam("e"), Visit.started_at < bindparam("hi"),
+    Visit.started_at >= bindparam("lo"))
+_PREVIOUS_ANY = select(*_PREVIOUS_COLUMNS).where(
+    Visit.enumerator_id == bindparam("e"), Visit.started_at < bindparam("hi"),
+    Visit.uuid != bindparam("u")).order_by(Visit.started_at.desc()).limit(1)
 
 
 def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
@@ -382,33 +405,25 @@ def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
         last = max(v.started_at for v in own)
         known[enumerator] = session.execute(
             _PREVIOUS, {"e": enumerator, "lo": first - PREVIOUS_WINDOW, "hi": last}).all()
-    prev_of: dict[str, str] = {}
+    found: dict[str, tuple] = {}
     for enumerator, own in by_enumerator.items():
-        rows = sorted(known.get(enumerator, ()))
+        rows = sorted(known.get(enumerator, ()), key=lambda r: (r[0], r[1]))
         starts = [row[0] for row in rows]
         for v in own:
             i = bisect.bisect_left(starts, v.started_at) - 1
             while i >= 0 and rows[i][1] == v.uuid:
                 i -= 1
             if i >= 0:
-                prev_of[v.uuid] = rows[i][1]
+                found[v.uuid] = rows[i]
                 continue
-            uuid = session.scalar(
-                select(Visit.uuid).where(Visit.enumerator_id == enumerator,
-                                         Visit.started_at < v.started_at, Visit.uuid != v.uuid)
-                .order_by(Visit.started_at.desc()).limit(1))
-            if uuid:
-                prev_of[v.uuid] = uuid
-    rows = {}
-    for chunk in _chunks(sorted(set(prev_of.values()))):
-        for row in session.execute(
-                select(Visit.uuid, Visit.started_at, Visit.ended_at, Visit.lat, Visit.lon,
-                       Visit.accuracy_m).where(Visit.uuid.in_(chunk))):
-            rows[row.uuid] = {
-                "uuid": row.uuid, "started_at": row.started_at, "ended_at": row.ended_at,
-                "location": ({"lat": row.lat, "lon": row.lon, "accuracy_m": row.accuracy_m}
-                             if row.lat is not None else None)}
-    return {u: rows[p] for u, p in prev_of.items() if p in rows}
+            row = session.execute(_PREVIOUS_ANY, {"e": enumerator, "hi": v.started_at,
+                                                  "u": v.uuid}).first()
+            if row is not None:
+                found[v.uuid] = row
+    return {u: {"uuid": uuid, "started_at": started, "ended_at": ended,
+                "location": ({"lat": lat, "lon": lon, "accuracy_m": acc}
+                             if lat is not None else None)}
+            for u, (started, uuid, ended, lat, lon, acc) in found.items()}
 
 
 # --- one visit ----------------------------------------------------------------------------
@@ -683,10 +698,16 @@ def _lock_households(session: Session, household_ids: Iterable[str]) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:h))"), {"h": hid})
 
 
-def _process(session: Session, uuids: list[str], config: Config,
-             now: dt.datetime) -> dict[str, str]:
+def _process(session: Session, uuids: list[str] | None, config: Config,
+             now: dt.datetime, worker: str | None = None, limit: int = 0) -> dict[str, str]:
+    """Reconcile a batch in one write transaction: the claimed visits of ``uuids``, or, with
+    ``worker``, the ``limit`` first of the queue (``uuids`` None) or those of ``uuids`` still
+    in it, claimed by the same transaction."""
     with write_transaction(session):
-        visits = _read_visits(session, uuids)
+        if worker is not None:
+            uuids = next_in_queue(session, limit if uuids is None else len(uuids), now,
+                                  uuids=uuids)
+        visits = _read_visits(session, uuids, claimed=worker is None) if uuids else []
         if not visits:
             return {}
         _lock_households(session, (v.household_id for v in visits))
@@ -698,7 +719,7 @@ def _process(session: Session, uuids: list[str], config: Config,
         out = {v.uuid: _reconcile(session, v, batch, config, forms, now) for v in visits}
         _write_staged(session, batch)
         _write_records(session, batch.records.values())
-        _write_visits(session, visits)
+        _write_visits(session, visits, worker, now)
         _insert_conflicts(session, batch.conflicts)
         _write_finish(session, batch, now)
         feed.emit(session, batch.feed)  # one feed_state update for the batch
@@ -708,33 +729,49 @@ def _process(session: Session, uuids: list[str], config: Config,
 
 def process_visits(session: Session, uuids: list[str], *, config: Config = DEFAULT,
                    now: dt.datetime | None = None) -> dict[str, str]:
-    """Reconcile claimed visits (status ``processing``); return uuid -> new status.
+    """Reconcile claimed visits (status ``processing``, see ``sync.queue.claim``); return
+    uuid -> new status.
 
     The whole batch is one transaction; if it fails, each visit is tried alone and a visit that
     still fails goes back to the queue (or to ``failed`` after ``config.max_attempts``).
     """
-    now = now or utcnow()
+    return _isolated(session, uuids, config, now or utcnow(), None)
+
+
+def _isolated(session: Session, uuids: list[str] | None, config: Config, now: dt.datetime,
+              worker: str | None, limit: int = 0) -> dict[str, str]:
+    """``_process`` the batch; when it fails, each of its visits alone."""
     try:
-        return _process(session, uuids, config, now)
+        return _process(session, uuids, config, now, worker, limit)
     except Exception as exc:  # noqa: BLE001 - isolate the bad visit below
-        if len(uuids) == 1:
-            return {uuids[0]: _failed(session, uuids[0], config, exc)}
+        failure = exc
+    if uuids is None:  # the batch came from the queue: take the same visits again
+        with write_transaction(session):
+            uuids = next_in_queue(session, limit, now)
+    if len(uuids) == 1:
+        return {uuids[0]: _failed(session, uuids[0], config, failure, worker)}
     out: dict[str, str] = {}
     for uuid in uuids:
         try:
-            out.update(_process(session, [uuid], config, now))
+            out.update(_process(session, [uuid], config, now, worker))
         except Exception as exc:  # noqa: BLE001 - one bad visit never costs its neighbours
-            out[uuid] = _failed(session, uuid, config, exc)
+            out[uuid] = _failed(session, uuid, config, exc, worker)
     return out
 
 
-def _failed(session: Session, uuid: str, config: Config, error: Exception) -> str:
+def _failed(session: Session, uuid: str, config: Config, error: Exception,
+            worker: str | None = None) -> str:
     # The type and frames only: an exception's message may quote the visit's answers.
     log.error("reconciliation failed", extra={"visit_uuid": uuid, **exception_summary(error)})
     with write_transaction(session):
-        visit = session.get(Visit, uuid)
+        visit = session.get(Visit, uuid, with_for_update=True)
         if visit is None:
             return "missing"
+        if worker is not None:  # claimed by the transaction that failed: count the attempt
+            if visit.status not in ("queued", "processing"):
+                return visit.status  # another worker reconciled it meanwhile
+            visit.attempts += 1
+            visit.claimed_by, visit.claimed_at = worker, utcnow()
         visit.status = "failed" if visit.attempts >= config.max_attempts else "queued"
         visit.error = "reconciliation raised an error; see the worker's log"
         visit.queued_at = utcnow()
@@ -754,9 +791,9 @@ def requeue_expired_holds(session: Session, config: Config = DEFAULT,
 
 def run_once(session: Session, worker: str | None = None, limit: int = 200,
              config: Config = DEFAULT, now: dt.datetime | None = None) -> dict[str, str]:
-    """Claim up to ``limit`` queued visits and reconcile them; return uuid -> status."""
-    uuids = claim(session, worker or worker_name(), limit=limit)
-    return process_visits(session, uuids, config=config, now=now) if uuids else {}
+    """Take up to ``limit`` visits from the queue and reconcile them, claimed and ended by one
+    transaction; return uuid -> status."""
+    return _isolated(session, None, config, now or utcnow(), worker or worker_name(), limit)
 
 
 def drain(session: Session, worker: str | None = None, limit: int = 200,
