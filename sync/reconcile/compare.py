@@ -346,22 +346,39 @@ def member_for_record(entry: Mapping, member_fields: Mapping[str, str]) -> dict:
 
 
 def _member_spec(member_fields: Mapping[str, str]) -> tuple:
-    """(parent parts, last part, record key, typer) of each answer key naming a member field."""
+    """(parent parts, last part, record key, typer, exact type) of each answer key naming a
+    member field; the exact type (int, float, bool, str or None) is the one whose values the
+    typer keeps (text: stripped)."""
     spec = []
     for answer_key, key in member_fields.items():
         if key in MEMBER_ORDER:
             parts = _parts(answer_key)
-            spec.append((parts[:-1], parts[-1], key, _MEMBER_TYPERS[key]))
+            spec.append((parts[:-1], parts[-1], key, _MEMBER_TYPERS[key],
+                         _EXACT.get(FIELD_TYPES[f"{PRESENCE}.{key}"])))
     return tuple(spec)
+
+
+# A field's type -> itself when its typer keeps such values as they are (text: stripped).
+_EXACT: dict[type, type] = {int: int, float: float, bool: bool, str: str}
 
 
 def _member_for_record(entry: Mapping, spec: tuple) -> dict:
     out = {}
     plain = type(entry) is dict
-    for parent, last, key, typed in spec:
+    for parent, last, key, typed, exact in spec:
         if plain and not parent:
             value = entry.get(last)
-            if value is None or (type(value) not in _NUMBERS and _blank(value)):
+            if value is None:
+                continue
+            t = type(value)
+            if t is exact:  # already of the field's type: the typer would keep it
+                if t is str:
+                    value = value.strip()
+                    if not value:
+                        continue
+                out[key] = value
+                continue
+            if t not in _NUMBERS and _blank(value):
                 continue
         else:
             value = _leaf(_node(entry, parent) if parent else entry, last)
@@ -412,6 +429,13 @@ def match_members(
 
 def _match(record_members, rec_niks, visit_members, vis_niks, config):
     """``match_members`` given both sides' NIKs (``_nik``), which callers often have."""
+    n_rec = len(rec_niks)
+    if n_rec == len(vis_niks) and None not in rec_niks and None not in vis_niks:
+        # The usual family: every member on both sides has a NIK of their own, the same ones.
+        # Step 1 pairs them all and step 2 has nobody left, so the pairs are known at once.
+        pos = {n: j for j, n in enumerate(vis_niks)}
+        if len(pos) == n_rec and len(set(rec_niks)) == n_rec and pos.keys() == set(rec_niks):
+            return [(i, pos[n]) for i, n in enumerate(rec_niks)]
     rec_by_nik: dict[str, list[int]] = {}
     vis_by_nik: dict[str, list[int]] = {}
     for i, n in enumerate(rec_niks):
@@ -465,6 +489,9 @@ def member_selectors(members: Sequence[Mapping]) -> list[str]:
 
 def _selectors(niks: Sequence[str | None]) -> list[str]:
     """``member_selectors`` given the members' NIKs (``_nik``)."""
+    if len(set(niks)) == len(niks):  # each NIK (or None) once: no count needed
+        return [f"{MEMBERS}[NIK={n}]" if n and "]" not in n else f"{MEMBERS}[{i}]"
+                for i, n in enumerate(niks)]
     counts: dict[str | None, int] = {}
     for n in niks:
         counts[n] = counts.get(n, 0) + 1
@@ -597,7 +624,8 @@ class _Plan(NamedTuple):
 
     # Family fields in the record's order, in runs sharing the answers' and the record's parent
     # (``rumah.*``...): (answer parent parts, record parent parts, answer keys, record keys,
-    # ((record path, typer), ...)).
+    # ((record path, typer), ...), ((answer key, record key, record path, typer, exact type),
+    # ...)); the exact type as in ``_member_spec``.
     family: tuple
     repeat_key: str | None
     member_spec: tuple   # ``_member_spec`` of the member fields (empty: members not compared)
@@ -652,8 +680,13 @@ def _make_plan(verifies: Mapping) -> _Plan:
         runs[-1][3].append(rparts[-1])
         runs[-1][4].append((path, record_typer(path)))
     keys = sorted(set(member_fields.values()), key=MEMBER_ORDER.__getitem__)
+    family = []
+    for aparent, rparent, akeys, rkeys, fields in runs:
+        flat = tuple((ak, rk, path, typed, _EXACT.get(FIELD_TYPES[path]))
+                     for ak, rk, (path, typed) in zip(akeys, rkeys, fields, strict=True))
+        family.append((aparent, rparent, tuple(akeys), tuple(rkeys), tuple(fields), flat))
     return _Plan(
-        family=tuple(tuple(tuple(x) for x in run) for run in runs),
+        family=tuple(family),
         repeat_key=repeat_key,
         member_spec=_member_spec(member_fields),
         member_keys=tuple((k, f"{PRESENCE}.{k}") for k in keys),
@@ -689,12 +722,49 @@ def three_way(
 
     # Family fields, in the record's order.
     same_base = base is current
-    for answer_parent, record_parent, answer_keys, keys, fields in plan.family:
+    append = outcomes.append
+    new, plain, numbers = _tuple_new, _PLAIN, _NUMBERS  # locals in the loop below
+    for answer_parent, record_parent, answer_keys, keys, fields, flat in plan.family:
         answers = _node(visit_answers, answer_parent)
         if answers is _MISSING:
             continue
-        cs = _leaves(_node(current, record_parent), keys)
-        bs = cs if same_base else _leaves(_node(base, record_parent), keys)
+        cnode = _node(current, record_parent)
+        bnode = cnode if same_base else _node(base, record_parent)
+        if type(answers) is dict and type(cnode) is dict and type(bnode) is dict:
+            # Plain dicts (always, from the worker): the loop below with _leaves inlined.
+            for akey, key, path, typed, exact in flat:
+                v = answers.get(akey)
+                if v is None:
+                    continue
+                t = type(v)
+                if t is exact:  # already of the field's type: the typer would keep it
+                    if t is str:
+                        v = v.strip()
+                        if not v:
+                            continue
+                elif t is int or t is bool or t is float:  # never blank
+                    v = typed(v)
+                elif _blank(v):
+                    continue
+                else:
+                    v = typed(v)
+                c = cnode.get(key)
+                if c is not None and type(c) not in numbers and _blank(c):
+                    c = None
+                if same_base:
+                    b = c
+                else:
+                    b = bnode.get(key)
+                    if b is not None and type(b) not in numbers and _blank(b):
+                        b = None
+                t = type(v)
+                if t is type(c) and t in plain and v == c:  # _decide's first case
+                    append(new(FieldOutcome, (path, path, CONFIRMED, None, b, c, v, False)))
+                else:
+                    append(_outcome(path, path, _decide(path, b, c, v, config), b, c, v, auto))
+            continue
+        cs = _leaves(cnode, keys)
+        bs = cs if same_base else _leaves(bnode, keys)
         for (path, typed), v, c, b in zip(fields, _leaves(answers, answer_keys), cs, bs,
                                           strict=True):
             if v is _MISSING:
@@ -703,11 +773,9 @@ def three_way(
             c = None if c is _MISSING else c
             v = typed(v)  # blanks are left out: to_record_value without its _blank test
             if type(v) is type(c) and type(v) in _PLAIN and v == c:  # _decide's first case
-                outcomes.append(_tuple_new(FieldOutcome,
-                                           (path, path, CONFIRMED, None, b, c, v, False)))
+                append(_tuple_new(FieldOutcome, (path, path, CONFIRMED, None, b, c, v, False)))
             else:
-                outcomes.append(_outcome(path, path, _decide(path, b, c, v, config), b, c, v,
-                                         auto))
+                append(_outcome(path, path, _decide(path, b, c, v, config), b, c, v, auto))
 
     entries = visit_answers.get(plan.repeat_key) if plan.repeat_key else None
     if isinstance(entries, list) and plan.member_spec:
@@ -715,10 +783,31 @@ def three_way(
                                              else {} for e in entries], plan, config)
 
     changes = {}
-    for o in outcomes:
-        if o.auto_accept and o.path not in changes:
+    for o in [o for o in outcomes if o.auto_accept]:  # few are: filtered in one pass
+        if o.path not in changes:
             changes[o.path] = o.visit_value
     return Comparison(tuple(outcomes), changes, plan.skipped)
+
+
+class _WithStatus(Sequence):
+    """The visit's members, each as ``dict(member, _status=status)``, made when first read."""
+
+    __slots__ = ("_members", "_status", "_made")
+
+    def __init__(self, members: list[dict], status: list):
+        self._members, self._status, self._made = members, status, {}
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __getitem__(self, j: int) -> dict:
+        m = self._made.get(j)
+        if m is None:
+            m = self._made[j] = dict(self._members[j], _status=self._status[j])
+        return m
+
+
+_SELF = object()  # _members' pairing of current with base members when each is itself
 
 
 def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
@@ -727,13 +816,16 @@ def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
     spec = plan.member_spec
     vm = [_member_for_record(e, spec) for e in entries]
     status = [e.get("status_keberadaan") for e in entries]
-    # Matched with their status, so that two entries alike but for it pair in a fixed way.
-    vm_status = [dict(m, _status=s) for m, s in zip(vm, status, strict=True)]
-    cm_niks = [_nik(m) for m in cm]
-    vm_niks = [_nik(m) for m in vm]  # the same as vm_status's
+    # Matched with their status, so that two entries alike but for it pair in a fixed way
+    # (only pairing by name reads more than the NIKs: the copies are made when it is needed).
+    vm_status = _WithStatus(vm, status)
+    # _nik of each (a text NIK stripped; the visit's are stripped already), the same as
+    # vm_status's.
+    cm_niks = [(n.strip() or None) if type(n := m.get("nik")) is str else _nik(m) for m in cm]
+    vm_niks = [n if type(n := m.get("nik")) is str else _nik(m) for m in vm]
 
     if bm == cm and None not in cm_niks and len(set(cm_niks)) == len(cm_niks):
-        c_to_b = {i: i for i in range(len(cm))}  # each pairs with itself by its own NIK
+        c_to_b = _SELF  # each pairs with itself by its own NIK
     else:
         c_to_b = {c: b for b, c in _match(bm, [_nik(m) for m in bm], cm, cm_niks, config)
                   if b is not None and c is not None}
@@ -742,7 +834,7 @@ def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
     visit_only = [v for c, v in cv_pairs if c is None]
     v_to_b = {}
     if visit_only:
-        matched_b = set(c_to_b.values())
+        matched_b = set(range(len(cm))) if c_to_b is _SELF else set(c_to_b.values())
         base_only = [b for b in range(len(bm)) if b not in matched_b]
         if base_only:
             for bi, vi in match_members([bm[i] for i in base_only],
@@ -753,10 +845,16 @@ def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
     gone_codes = config.member_gone_codes
     auto = config.auto_accept
     fields_out, removals, additions = [], [], []
+    append = fields_out.append
+    member_keys = plan.member_keys
+    new, plain, missing = _tuple_new, _PLAIN, _MISSING  # locals in the loop below
     selectors = _selectors(cm_niks)
     for ci, c in enumerate(cm):
         sel = selectors[ci]
-        b = bm[c_to_b[ci]] if ci in c_to_b else None
+        if c_to_b is _SELF:
+            b = bm[ci]
+        else:
+            b = bm[c_to_b[ci]] if ci in c_to_b else None
         vj = c_to_v.get(ci)
         if vj is None or status[vj] in gone_codes:
             # The visit removes the member; base had it: proposed, else concurrent (soft: the
@@ -766,17 +864,20 @@ def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
                              _outcome(sel, PRESENCE, decision, b, dict(c), None, auto)))
             continue
         v = vm[vj]
-        for key, g in plan.member_keys:
-            if key not in v:
+        prefix = sel + "."
+        same = b is c  # the visit's base is the current record: base values are current ones
+        for key, g in member_keys:
+            vv = v.get(key, missing)
+            if vv is missing:
                 continue
-            bv = b.get(key) if b is not None else None
-            cv, vv = c.get(key), v[key]
-            if type(vv) is type(cv) and type(vv) in _PLAIN and vv == cv:  # _decide's first
-                fields_out.append(_tuple_new(FieldOutcome, (f"{sel}.{key}", g, CONFIRMED, None,
-                                                            bv, cv, vv, False)))
+            cv = c.get(key)
+            bv = cv if same else (b.get(key) if b is not None else None)
+            t = type(vv)
+            if t is type(cv) and t in plain and vv == cv:  # _decide's first case
+                append(new(FieldOutcome, (prefix + key, g, CONFIRMED, None, bv, cv, vv, False)))
             else:
-                fields_out.append(_outcome(f"{sel}.{key}", g, _decide(g, bv, cv, vv, config),
-                                           bv, cv, vv, auto))
+                append(_outcome(prefix + key, g, _decide(g, bv, cv, vv, config), bv, cv, vv,
+                                auto))
     seen_niks = set(cm_niks)
     for vj in visit_only:
         v = vm[vj]
