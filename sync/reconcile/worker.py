@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sync import feed
-from sync.db import utcnow, write_transaction
+from sync.db import background_checkpoints, utcnow, write_transaction
 from sync.ingest import FormCache
 from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
@@ -806,9 +806,10 @@ def drain(session: Session, worker: str | None = None, limit: int = 200,
     requeue_expired_holds(session, config)
     worker = worker or worker_name()
     started, total = time.monotonic(), 0
-    while True:
-        done = run_once(session, worker, limit, config)
-        total += len(done)
-        if not done or all(s in ("queued", "failed") for s in done.values()) \
-                or (max_seconds is not None and time.monotonic() - started > max_seconds):
-            return total
+    with background_checkpoints(session.get_bind()):
+        while True:
+            done = run_once(session, worker, limit, config)
+            total += len(done)
+            if not done or all(s in ("queued", "failed") for s in done.values()) \
+                    or (max_seconds is not None and time.monotonic() - started > max_seconds):
+                return total
