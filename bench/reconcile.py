@@ -1,7 +1,7 @@
 """Benchmark: the reconciliation worker draining 100,000 visits against 1,000,000 families.
 
     .venv/bin/python -m bench.reconcile [--households 1000000] [--visits 100000] [--workers 1]
-        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--batch 200]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--batch 500]
         [--cache] [--profile]
 
 Setup (untimed): the models' tables, areas, form v1 and a round through the real code; then bulk SQL
@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default 1 on SQLite, 2 on PostgreSQL)")
-    parser.add_argument("--batch", type=int, default=200, help="visits claimed per batch")
+    parser.add_argument("--batch", type=int, default=500, help="visits claimed per batch")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL server; a scratch database is made on it")
     parser.add_argument("--cache", action="store_true",

@@ -10,7 +10,8 @@ cli = AppGroup("reconcile", help="Reconcile queued visits with the verified reco
 
 @cli.command("run")
 @click.option("--once", is_flag=True, help="Empty the queue once, then stop.")
-@click.option("--batch", default=200, show_default=True, help="Visits claimed at a time.")
+@click.option("--batch", default=500, show_default=True,
+              help="Visits reconciled per transaction (the worker's BATCH).")
 @click.option("--idle", default=2.0, show_default=True,
               help="Seconds to wait when the queue is empty (without --once).")
 def run_command(once: bool, batch: int, idle: float):

@@ -138,12 +138,14 @@ class Anggota(Base):
     """A member of a family in the latest extract; ``no_urut`` is the 1-based position."""
 
     __tablename__ = "anggota"
+    # NIK -> family without reading the table: the duplicate-NIK checks ask it by the hundred.
+    __table_args__ = (Index("ix_anggota_nik_keluarga", "nik", "keluarga_id"),)
 
     keluarga_id: Mapped[str] = mapped_column(
         ForeignKey("keluarga.id", ondelete="CASCADE"), primary_key=True
     )
     no_urut: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    nik: Mapped[str | None] = _f("anggota[].nik", String(32), index=True)
+    nik: Mapped[str | None] = _f("anggota[].nik", String(32))
     nama: Mapped[str | None] = _f("anggota[].nama", String(200))
     jenis_kelamin: Mapped[str | None] = _f("anggota[].jenis_kelamin", String(1))
     tanggal_lahir: Mapped[dt.date | None] = _f("anggota[].tanggal_lahir", Date)

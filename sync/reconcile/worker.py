@@ -62,6 +62,10 @@ from sync.registry import StagedVersion, stage_changes, write_versions
 
 log = logging.getLogger("tapak.reconcile")
 
+# Visits reconciled in one transaction: per-batch costs (the lookups' statements, the commit,
+# the feed's sequence row) spread thinner than at 200, while SQLite's write lock is still
+# held for well under a second.
+BATCH = 500
 # Severities that keep a visit from being verified on its own.
 BLOCKING = ("hard", "soft")
 VISIT_SOURCE = "visit"
@@ -270,19 +274,53 @@ class _Batch:
         return found
 
 
+def _in(column):
+    return column.in_(bindparam("ids", expanding=True))
+
+
+# The batch's lookups, built once: a statement made per batch costs more to build and to find
+# in SQLAlchemy's cache than SQLite takes to run it.
+_RECORDS = (select(*[getattr(VerifiedRecord, f) for f in _RECORD_FIELDS])
+            .where(_in(VerifiedRecord.household_id)).order_by(VerifiedRecord.household_id)
+            .with_for_update())
+_FACTS = select(Keluarga.id, Keluarga.kode_kelurahan, Keluarga.desil, Keluarga.lat,
+                Keluarga.lon, Keluarga.no_kk).where(_in(Keluarga.id))
+_NIK_HOLDERS = select(Anggota.nik, Anggota.keluarga_id).where(_in(Anggota.nik))
+_KK_HOLDERS = select(Keluarga.no_kk, Keluarga.id).where(_in(Keluarga.no_kk))
+_PHOTOS = (select(VisitPhoto.visit_uuid, VisitPhoto.field, VisitPhoto.sha256, Photo.phash)
+           .join(Photo, Photo.sha256 == VisitPhoto.sha256, isouter=True)
+           .where(_in(VisitPhoto.visit_uuid)))
+_ROUND_VISITS = (select(Visit.uuid, Visit.household_id, Visit.round_id, Visit.enumerator_id,
+                        Visit.status)
+                 .where(_in(Visit.household_id), Visit.status.not_in(("returned", "rejected"))))
+_UPSTREAM = select(KeluargaVersion.keluarga_id, KeluargaVersion.version,
+                   KeluargaVersion.changed_fields).where(_in(KeluargaVersion.keluarga_id))
+_SHARED = (select(VisitPhoto.sha256).where(_in(VisitPhoto.sha256))
+           .group_by(VisitPhoto.sha256).having(func.count() > 1))
+_SITES_BY_SHA = (select(VisitPhoto.sha256, Photo.phash, Visit.household_id, Visit.uuid)
+                 .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
+                 .join(Photo, Photo.sha256 == VisitPhoto.sha256, isouter=True)
+                 .where(_in(VisitPhoto.sha256)))
+_SITES_BY_PHASH = (select(Photo.sha256, Photo.phash, Visit.household_id, Visit.uuid)
+                   .join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
+                   .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
+                   .where(_in(Photo.phash)).order_by(Photo.sha256, Visit.uuid))
+
+
+def _rows(session: Session, stmt, ids: Iterable) -> list:
+    """``stmt``'s rows for ``ids``, 500 at a time."""
+    out = []
+    for chunk in _chunks(sorted(ids)):
+        out += session.execute(stmt, {"ids": chunk}).all()
+    return out
+
+
 def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _Batch:
     hids = sorted({v.household_id for v in visits})
     # Locked on PostgreSQL until the batch commits, as apply_changes locks them: a supervisor's
     # decision on one of these families waits instead of writing a version under the batch.
-    records = {}
-    cols = [getattr(VerifiedRecord, f) for f in _RECORD_FIELDS]
-    for chunk in _chunks(hids):
-        for row in session.execute(select(*cols).where(VerifiedRecord.household_id.in_(chunk))
-                                   .order_by(VerifiedRecord.household_id).with_for_update()):
-            records[row[0]] = _Record(*row)
-    facts = {row.id: dict(row._mapping) for row in session.execute(
-        select(Keluarga.id, Keluarga.kode_kelurahan, Keluarga.desil, Keluarga.lat,
-               Keluarga.lon, Keluarga.no_kk).where(Keluarga.id.in_(hids)))}
+    records = {row[0]: _Record(*row) for row in _rows(session, _RECORDS, hids)}
+    facts = {row.id: row._asdict() for row in _rows(session, _FACTS, hids)}
 
     niks, kks = set(), set()
     for v in visits:
@@ -294,42 +332,26 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _
             niks.update(m.get("nik") for m in rec.doc.get("anggota") or () if m.get("nik"))
             if rec.doc.get("no_kk"):
                 kks.add(rec.doc["no_kk"])
-    nik_rows, kk_rows = [], []
-    for chunk in _chunks(sorted(niks)):
-        nik_rows += session.execute(select(Anggota.nik, Anggota.keluarga_id)
-                                    .where(Anggota.nik.in_(chunk))).all()
-    for chunk in _chunks(sorted(kks)):
-        kk_rows += session.execute(select(Keluarga.no_kk, Keluarga.id)
-                                   .where(Keluarga.no_kk.in_(chunk))).all()
+    nik_rows = _rows(session, _NIK_HOLDERS, niks)
+    kk_rows = _rows(session, _KK_HOLDERS, kks)
 
-    uuids = [v.uuid for v in visits]
     photos: dict[str, list[dict]] = defaultdict(list)
-    for vp_uuid, field, sha, ph in session.execute(
-            select(VisitPhoto.visit_uuid, VisitPhoto.field, VisitPhoto.sha256, Photo.phash)
-            .join(Photo, Photo.sha256 == VisitPhoto.sha256, isouter=True)
-            .where(VisitPhoto.visit_uuid.in_(uuids))):
+    for vp_uuid, field, sha, ph in _rows(session, _PHOTOS, [v.uuid for v in visits]):
         photos[vp_uuid].append({"field": field, "sha256": sha, "phash": ph})
     photo_sites = _photo_sites(session, [p for ps in photos.values() for p in ps],
                                config.phash_max_distance)
 
     round_visits: dict[tuple, list[dict]] = defaultdict(list)
-    for uuid, hid, round_id, enumerator_id, status in session.execute(
-            select(Visit.uuid, Visit.household_id, Visit.round_id, Visit.enumerator_id,
-                   Visit.status)
-            .where(Visit.household_id.in_(hids), Visit.status.not_in(("returned", "rejected")))):
+    for uuid, hid, round_id, enumerator_id, status in _rows(session, _ROUND_VISITS, hids):
         round_visits[(hid, round_id)].append(
             {"uuid": uuid, "enumerator_id": enumerator_id, "status": status})
 
     upstream: dict[str, dict] = {}
     behind = {h: r.registry_version for h, r in records.items() if r.upstream_version}
-    if behind:
-        for hid, version, fields in session.execute(
-                select(KeluargaVersion.keluarga_id, KeluargaVersion.version,
-                       KeluargaVersion.changed_fields)
-                .where(KeluargaVersion.keluarga_id.in_(list(behind)))):
-            if version > behind[hid]:
-                for path in fields or ():
-                    upstream.setdefault(hid, {})[path] = None
+    for hid, version, fields in (_rows(session, _UPSTREAM, behind) if behind else ()):
+        if version > behind[hid]:
+            for path in fields or ():
+                upstream.setdefault(hid, {})[path] = None
     return _Batch(records, facts, _grouped(nik_rows), _grouped(kk_rows), dict(photos),
                   photo_sites, dict(round_visits), upstream, _previous_visits(session, visits))
 
@@ -342,18 +364,9 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
         return sites
     # Same bytes: only a photo some other visit (or field) also references has other sites,
     # found by the SHA-256 index alone; then where those were taken.
-    shared = []
-    for chunk in _chunks(shas):
-        shared += session.scalars(select(VisitPhoto.sha256).where(VisitPhoto.sha256.in_(chunk))
-                                  .group_by(VisitPhoto.sha256).having(func.count() > 1))
-    for chunk in _chunks(shared):
-        for sha, ph, hid, uuid in session.execute(
-                select(VisitPhoto.sha256, Photo.phash, Visit.household_id, Visit.uuid)
-                .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
-                .join(Photo, Photo.sha256 == VisitPhoto.sha256, isouter=True)
-                .where(VisitPhoto.sha256.in_(chunk))):
-            sites[sha].append({"sha256": sha, "phash": ph, "household_id": hid,
-                               "visit_uuid": uuid})
+    shared = [row[0] for row in _rows(session, _SHARED, shas)]
+    for sha, ph, hid, uuid in _rows(session, _SITES_BY_SHA, shared) if shared else ():
+        sites[sha].append({"sha256": sha, "phash": ph, "household_id": hid, "visit_uuid": uuid})
     # Near copies: the stored hashes within ``max_distance`` bits, from the in-memory band
     # index (``near_copies``), then the photos holding them and their visits.
     phashes = sorted({p["phash"] for p in photos if p.get("phash")})
@@ -363,15 +376,9 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
     near_hashes = {ph: index.others(ph, max_distance) for ph in phashes}
     wanted = sorted({h for hs in near_hashes.values() for h in hs})
     by_hash: dict[str, list[tuple]] = defaultdict(list)
-    for chunk in _chunks(wanted):
-        for sha, other, hid, uuid in session.execute(
-                select(Photo.sha256, Photo.phash, Visit.household_id, Visit.uuid)
-                .join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
-                .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
-                .where(Photo.phash.in_(chunk))
-                .order_by(Photo.sha256, Visit.uuid)):
-            by_hash[other].append({"sha256": sha, "phash": other, "household_id": hid,
-                                   "visit_uuid": uuid})
+    for sha, other, hid, uuid in _rows(session, _SITES_BY_PHASH, wanted) if wanted else ():
+        by_hash[other].append({"sha256": sha, "phash": other, "household_id": hid,
+                               "visit_uuid": uuid})
     for ph, hs in near_hashes.items():
         rows = [row for h in hs for row in by_hash.get(h, ())]
         sites[("phash", ph)] = rows[:200]  # an equal phash is a near copy too
@@ -789,14 +796,14 @@ def requeue_expired_holds(session: Session, config: Config = DEFAULT,
                                .values(status="queued", queued_at=now)).rowcount
 
 
-def run_once(session: Session, worker: str | None = None, limit: int = 200,
+def run_once(session: Session, worker: str | None = None, limit: int = BATCH,
              config: Config = DEFAULT, now: dt.datetime | None = None) -> dict[str, str]:
     """Take up to ``limit`` visits from the queue and reconcile them, claimed and ended by one
     transaction; return uuid -> status."""
     return _isolated(session, None, config, now or utcnow(), worker or worker_name(), limit)
 
 
-def drain(session: Session, worker: str | None = None, limit: int = 200,
+def drain(session: Session, worker: str | None = None, limit: int = BATCH,
           config: Config = DEFAULT, max_seconds: float | None = None) -> int:
     """Reconcile until the queue is empty (or ``max_seconds`` pass); return how many.
 
