@@ -409,7 +409,7 @@ def check(url: str, visits: int, workers: int) -> dict:
 
 
 def sqlite_copy(src: Path, dst: Path) -> str:
-    """A copy of the built file, with any index the models gained since it was built."""
+    """A copy of the built file, with the indexes of the models as they are now."""
     from sqlalchemy import create_engine
     from sqlalchemy.schema import CreateIndex
 
@@ -421,6 +421,11 @@ def sqlite_copy(src: Path, dst: Path) -> str:
     shutil.copyfile(src, dst)
     engine = create_engine(f"sqlite:///{dst}")
     with engine.begin() as conn:
+        wanted = {index.name for table in Base.metadata.sorted_tables for index in table.indexes}
+        for (name,) in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all():
+            if name not in wanted:  # dropped by a migration since the file was built
+                conn.exec_driver_sql(f'DROP INDEX "{name}"')
         for table in Base.metadata.sorted_tables:
             for index in table.indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
