@@ -29,6 +29,7 @@ import json
 import re
 from collections.abc import Callable
 
+import orjson
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -409,6 +410,15 @@ def apply_order(changes: dict[str, object]) -> dict[str, object]:
 # --- the verified record ----------------------------------------------------------------------
 
 
+def _copy_doc(doc: dict) -> dict:
+    """A deep copy of a record; records are JSON, and a JSON round trip by orjson copies one
+    ten times faster than ``copy.deepcopy``."""
+    try:
+        return orjson.loads(orjson.dumps(doc))
+    except TypeError:
+        return copy.deepcopy(doc)
+
+
 @dataclasses.dataclass
 class StagedVersion:
     """A new version of a verified record, worked out in memory; ``write_versions`` stores it."""
@@ -440,7 +450,7 @@ def stage_changes(
     and return the version to write, or None when nothing changes (see ``apply_changes``)."""
     if not source:
         raise ChangeError("invalid_source", "a change needs a source")
-    doc = copy.deepcopy(record.doc)
+    doc = _copy_doc(record.doc)
     audit = [entry for path, value in changes.items() if (entry := apply_path(doc, path, value))]
     if not audit and not always_version:
         return None
