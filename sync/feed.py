@@ -97,9 +97,10 @@ def household_changes(session: Session, household_ids: Iterable[str]) -> list[Ch
     ids = list(set(household_ids))
     if not ids:
         return []
-    holders = session.execute(
-        select(Assignment.enumerator_id, Assignment.household_id)
-        .where(Assignment.household_id.in_(ids), Assignment.status.in_(OPEN_STATUSES))).all()
+    a = Assignment.__table__.c
+    holders = session.connection().execute(
+        select(a.enumerator_id, a.household_id)
+        .where(a.household_id.in_(ids), a.status.in_(OPEN_STATUSES))).all()
     return [Change(u, "household", h, "upsert") for u, h in holders]
 
 

@@ -19,6 +19,7 @@ from sync.db import utcnow, write_transaction
 from sync.models.visit import Visit
 
 STALE_AFTER = dt.timedelta(minutes=10)
+_V = Visit.__table__.c
 
 
 def next_in_queue(session: Session, limit: int, now: dt.datetime | None = None,
@@ -34,15 +35,15 @@ def next_in_queue(session: Session, limit: int, now: dt.datetime | None = None,
     # (an OR of the two would scan and sort the whole table), then merged: the first
     # ``limit`` of both by (queued_at, uuid), NULLs where the database sorts them.
     groups = []
-    for cond in (Visit.status == "queued",
-                 (Visit.status == "processing") & (Visit.claimed_at < now - stale_after)):
-        stmt = select(Visit.queued_at, Visit.uuid).where(cond)
+    for cond in (_V.status == "queued",
+                 (_V.status == "processing") & (_V.claimed_at < now - stale_after)):
+        stmt = select(_V.queued_at, _V.uuid).where(cond)
         if uuids is not None:
-            stmt = stmt.where(Visit.uuid.in_(uuids))
-        stmt = stmt.order_by(Visit.queued_at, Visit.uuid).limit(limit)
+            stmt = stmt.where(_V.uuid.in_(uuids))
+        stmt = stmt.order_by(_V.queued_at, _V.uuid).limit(limit)
         if pg:
             stmt = stmt.with_for_update(skip_locked=True)
-        groups.append(session.execute(stmt).all())
+        groups.append(session.connection().execute(stmt).all())  # Core: no ORM loading
     found = groups[0] if not groups[1] else groups[1] if not groups[0] else sorted(
         groups[0] + groups[1], key=lambda r: ((r[0] is None) == pg, r[0] or now, r[1]))
     return [uuid for _q, uuid in found[:limit]]

@@ -174,13 +174,8 @@ class _Record:
 def _read_visits(session: Session, uuids: list[str], claimed: bool = True) -> list[_Visit]:
     """The visits of ``uuids`` still ``processing`` (claimed by ``claim``), or, with
     ``claimed=False``, all of them (just taken with ``next_in_queue``)."""
-    cols = [getattr(Visit, f) for f in _VISIT_FIELDS]
-    visits = []
-    for chunk in _chunks(uuids):
-        stmt = select(*cols).where(Visit.uuid.in_(chunk))
-        if claimed:
-            stmt = stmt.where(Visit.status == "processing")
-        visits += [_Visit(*row) for row in session.execute(stmt)]
+    visits = [_Visit(*row) for row in _rows(session, _READ_CLAIMED if claimed else _READ_VISITS,
+                                            uuids)]
     visits.sort(key=lambda v: (v.started_at is None, v.started_at or _EPOCH, v.uuid))
     return visits
 
@@ -278,40 +273,45 @@ def _in(column):
     return column.in_(bindparam("ids", expanding=True))
 
 
-# The batch's lookups, built once: a statement made per batch costs more to build and to find
-# in SQLAlchemy's cache than SQLite takes to run it.
-_RECORDS = (select(*[getattr(VerifiedRecord, f) for f in _RECORD_FIELDS])
-            .where(_in(VerifiedRecord.household_id)).order_by(VerifiedRecord.household_id)
-            .with_for_update())
-_FACTS = select(Keluarga.id, Keluarga.kode_kelurahan, Keluarga.desil, Keluarga.lat,
-                Keluarga.lon, Keluarga.no_kk).where(_in(Keluarga.id))
-_NIK_HOLDERS = select(Anggota.nik, Anggota.keluarga_id).where(_in(Anggota.nik))
-_KK_HOLDERS = select(Keluarga.no_kk, Keluarga.id).where(_in(Keluarga.no_kk))
-_PHOTOS = (select(VisitPhoto.visit_uuid, VisitPhoto.field, VisitPhoto.sha256, Photo.phash)
-           .join(Photo, Photo.sha256 == VisitPhoto.sha256, isouter=True)
-           .where(_in(VisitPhoto.visit_uuid)))
-_ROUND_VISITS = (select(Visit.uuid, Visit.household_id, Visit.round_id, Visit.enumerator_id,
-                        Visit.status)
-                 .where(_in(Visit.household_id), Visit.status.not_in(("returned", "rejected"))))
-_UPSTREAM = select(KeluargaVersion.keluarga_id, KeluargaVersion.version,
-                   KeluargaVersion.changed_fields).where(_in(KeluargaVersion.keluarga_id))
-_SHARED = (select(VisitPhoto.sha256).where(_in(VisitPhoto.sha256))
-           .group_by(VisitPhoto.sha256).having(func.count() > 1))
-_SITES_BY_SHA = (select(VisitPhoto.sha256, Photo.phash, Visit.household_id, Visit.uuid)
-                 .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
-                 .join(Photo, Photo.sha256 == VisitPhoto.sha256, isouter=True)
-                 .where(_in(VisitPhoto.sha256)))
-_SITES_BY_PHASH = (select(Photo.sha256, Photo.phash, Visit.household_id, Visit.uuid)
-                   .join(VisitPhoto, VisitPhoto.sha256 == Photo.sha256)
-                   .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
-                   .where(_in(Photo.phash)).order_by(Photo.sha256, Visit.uuid))
+# The batch's lookups, built once and on the tables (Core), not the models: a statement made
+# per batch costs more to build and to find in SQLAlchemy's cache than SQLite takes to run it,
+# and rows of ORM statements go through the ORM's loading.
+_Vt, _VPt, _Pt = Visit.__table__, VisitPhoto.__table__, Photo.__table__
+_Kt, _At, _KVt = Keluarga.__table__, Anggota.__table__, KeluargaVersion.__table__
+_RECORDS = (select(*[VerifiedRecord.__table__.c[f] for f in _RECORD_FIELDS])
+            .where(_in(VerifiedRecord.__table__.c.household_id))
+            .order_by(VerifiedRecord.__table__.c.household_id).with_for_update())
+_FACTS = select(_Kt.c.id, _Kt.c.kode_kelurahan, _Kt.c.desil, _Kt.c.lat, _Kt.c.lon,
+                _Kt.c.no_kk).where(_in(_Kt.c.id))
+_NIK_HOLDERS = select(_At.c.nik, _At.c.keluarga_id).where(_in(_At.c.nik))
+_KK_HOLDERS = select(_Kt.c.no_kk, _Kt.c.id).where(_in(_Kt.c.no_kk))
+_PHOTOS = (select(_VPt.c.visit_uuid, _VPt.c.field, _VPt.c.sha256, _Pt.c.phash)
+           .select_from(_VPt.outerjoin(_Pt, _Pt.c.sha256 == _VPt.c.sha256))
+           .where(_in(_VPt.c.visit_uuid)))
+_ROUND_VISITS = (select(_Vt.c.uuid, _Vt.c.household_id, _Vt.c.round_id, _Vt.c.enumerator_id,
+                        _Vt.c.status)
+                 .where(_in(_Vt.c.household_id), _Vt.c.status.not_in(("returned", "rejected"))))
+_UPSTREAM = select(_KVt.c.keluarga_id, _KVt.c.version,
+                   _KVt.c.changed_fields).where(_in(_KVt.c.keluarga_id))
+_SHARED = (select(_VPt.c.sha256).where(_in(_VPt.c.sha256))
+           .group_by(_VPt.c.sha256).having(func.count() > 1))
+_SITES_BY_SHA = (select(_VPt.c.sha256, _Pt.c.phash, _Vt.c.household_id, _Vt.c.uuid)
+                 .select_from(_VPt.join(_Vt, _Vt.c.uuid == _VPt.c.visit_uuid)
+                              .outerjoin(_Pt, _Pt.c.sha256 == _VPt.c.sha256))
+                 .where(_in(_VPt.c.sha256)))
+_SITES_BY_PHASH = (select(_Pt.c.sha256, _Pt.c.phash, _Vt.c.household_id, _Vt.c.uuid)
+                   .select_from(_Pt.join(_VPt, _VPt.c.sha256 == _Pt.c.sha256)
+                                .join(_Vt, _Vt.c.uuid == _VPt.c.visit_uuid))
+                   .where(_in(_Pt.c.phash)).order_by(_Pt.c.sha256, _Vt.c.uuid))
+_READ_VISITS = select(*[_Vt.c[f] for f in _VISIT_FIELDS]).where(_in(_Vt.c.uuid))
+_READ_CLAIMED = _READ_VISITS.where(_Vt.c.status == "processing")
 
 
 def _rows(session: Session, stmt, ids: Iterable) -> list:
     """``stmt``'s rows for ``ids``, 500 at a time."""
-    out = []
+    conn, out = session.connection(), []
     for chunk in _chunks(sorted(ids)):
-        out += session.execute(stmt, {"ids": chunk}).all()
+        out += conn.execute(stmt, {"ids": chunk}).all()
     return out
 
 
@@ -386,14 +386,14 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
 
 
 PREVIOUS_WINDOW = dt.timedelta(days=2)
-_PREVIOUS_COLUMNS = (Visit.started_at, Visit.uuid, Visit.ended_at, Visit.lat, Visit.lon,
-                     Visit.accuracy_m)
+_PREVIOUS_COLUMNS = (_Vt.c.started_at, _Vt.c.uuid, _Vt.c.ended_at, _Vt.c.lat, _Vt.c.lon,
+                     _Vt.c.accuracy_m)
 _PREVIOUS = select(*_PREVIOUS_COLUMNS).where(
-    Visit.enumerator_id == bindparam("e"), Visit.started_at < bindparam("hi"),
-    Visit.started_at >= bindparam("lo"))
+    _Vt.c.enumerator_id == bindparam("e"), _Vt.c.started_at < bindparam("hi"),
+    _Vt.c.started_at >= bindparam("lo"))
 _PREVIOUS_ANY = select(*_PREVIOUS_COLUMNS).where(
-    Visit.enumerator_id == bindparam("e"), Visit.started_at < bindparam("hi"),
-    Visit.uuid != bindparam("u")).order_by(Visit.started_at.desc()).limit(1)
+    _Vt.c.enumerator_id == bindparam("e"), _Vt.c.started_at < bindparam("hi"),
+    _Vt.c.uuid != bindparam("u")).order_by(_Vt.c.started_at.desc()).limit(1)
 
 
 def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
@@ -410,7 +410,7 @@ def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
     for enumerator, own in by_enumerator.items():
         first = min(v.started_at for v in own)
         last = max(v.started_at for v in own)
-        known[enumerator] = session.execute(
+        known[enumerator] = session.connection().execute(
             _PREVIOUS, {"e": enumerator, "lo": first - PREVIOUS_WINDOW, "hi": last}).all()
     found: dict[str, tuple] = {}
     for enumerator, own in by_enumerator.items():
@@ -423,7 +423,7 @@ def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
             if i >= 0:
                 found[v.uuid] = rows[i]
                 continue
-            row = session.execute(_PREVIOUS_ANY, {"e": enumerator, "hi": v.started_at,
+            row = session.connection().execute(_PREVIOUS_ANY, {"e": enumerator, "hi": v.started_at,
                                                   "u": v.uuid}).first()
             if row is not None:
                 found[v.uuid] = row
@@ -659,12 +659,13 @@ def _write_finish(session: Session, batch: _Batch, now: dt.datetime,
             values_["status"] = "done"
         order = {h: i for i, h in enumerate(hids)}
         for chunk in _chunks(hids):
-            changed = session.execute(
-                update(Assignment)
-                .where(Assignment.round_id == round_id, Assignment.household_id.in_(chunk),
-                       Assignment.status.in_(("pending", "visited", "returned")))
+            a = Assignment.__table__.c
+            changed = session.connection().execute(
+                update(Assignment.__table__)
+                .where(a.round_id == round_id, a.household_id.in_(chunk),
+                       a.status.in_(("pending", "visited", "returned")))
                 .values(**values_)
-                .returning(Assignment.enumerator_id, Assignment.household_id)).all()
+                .returning(a.enumerator_id, a.household_id)).all()
             if not blocking:
                 changed.sort(key=lambda r: (order[r[1]], r[0]))
                 changes += [feed.Change(u, "assignment", feed.assignment_entity(round_id, h),
