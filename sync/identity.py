@@ -86,6 +86,23 @@ def _date(year: int, month: int, day: int) -> dt.date | None:
         return None
 
 
+def _is_16_digits(number) -> bool:
+    """A str of 16 ASCII digits, nothing to strip: the usual NIK or KK number."""
+    return type(number) is str and len(number) == 16 and number.isdigit() and number.isascii()
+
+
+def _date_valid(yy: int, month: int, day: int, today: dt.date) -> bool:
+    """``_date(resolve_year(yy, month, day, today), month, day) is not None``, in one call."""
+    year = today.year - today.year % 100 + yy
+    if (year, month, day) > (today.year, today.month, today.day):
+        year -= 100
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
 def _shape(number, prefix: str, label: str) -> tuple[str | None, list[Issue]]:
     """The 16-digit string, or the issues that make it no such string."""
     if type(number) is str and len(number) == 16 and number.isdigit() and number.isascii():
@@ -128,9 +145,12 @@ def check_nik(
     ``nik_birth_date_mismatch``. The birth date is compared on day, month and the two-digit
     year, so the century guess never causes a mismatch.
     """
-    text, issues = _shape(nik, "nik", "NIK")
-    if issues:
-        return issues
+    if _is_16_digits(nik):
+        text, issues = nik, []
+    else:
+        text, issues = _shape(nik, "nik", "NIK")
+        if issues:
+            return issues
     if not region_known(text[:6]):
         issues.append(Issue("nik_region_unknown",
                             "NIK digits 1-6 are not a known kecamatan or province code"))
@@ -138,7 +158,7 @@ def check_nik(
     nik_sex = "P" if day > 40 else "L"
     real_day = day - 40 if day > 40 else day
     today = today or dt.date.today()
-    if real_day < 1 or _date(resolve_year(yy, month, real_day, today), month, real_day) is None:
+    if real_day < 1 or not _date_valid(yy, month, real_day, today):
         issues.append(Issue("nik_birth_date_invalid",
                             "NIK digits 7-12 are not a date (day 1-31, or 41-71 for women)"))
     elif birth_date is not None:
@@ -160,9 +180,12 @@ def check_kk(no_kk, *, today: dt.date | None = None) -> list[Issue]:
     Codes: ``kk_missing``, ``kk_not_digits``, ``kk_wrong_length``, ``kk_region_unknown``,
     ``kk_date_invalid``, ``kk_date_future``, ``kk_serial_zero``.
     """
-    text, issues = _shape(no_kk, "kk", "KK number")
-    if issues:
-        return issues
+    if _is_16_digits(no_kk):
+        text, issues = no_kk, []
+    else:
+        text, issues = _shape(no_kk, "kk", "KK number")
+        if issues:
+            return issues
     if not region_known(text[:6]):
         issues.append(Issue("kk_region_unknown",
                             "KK digits 1-6 are not a known kecamatan or province code"))
