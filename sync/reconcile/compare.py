@@ -318,14 +318,23 @@ _MEMBER_TYPERS: dict[str, Callable[[Any], Any]] = {
 _MEMBER_TEXT = frozenset(k for k, _col, typ in MEMBER_FIELDS if typ is str)
 # Member key -> its type when a number (values of exactly that type are typed already).
 _MEMBER_EXACT = {k: typ for k, _col, typ in MEMBER_FIELDS if typ in (int, float, bool)}
+# Member key -> the type of answers set as they are (text: stripped), what most answers are.
+_MEMBER_KEEP = {**_MEMBER_EXACT, **dict.fromkeys(_MEMBER_TEXT, str)}
 
 
 def overlay_member(member: dict, entry: Mapping) -> dict:
     """``member`` with each answer of a visit entry that is not None or "" set over it,
     typed as ``to_record_value`` types it (other keys kept as they are); returns ``member``."""
+    keep = _MEMBER_KEEP
     for k, val in entry.items():
         t = type(val)
-        if t is str:  # blank when it strips to nothing
+        if t is keep.get(k):  # already of the field's type: the typer would keep it
+            if t is str:
+                if val:
+                    member[k] = val.strip() or None
+            else:
+                member[k] = val
+        elif t is str:  # blank when it strips to nothing
             if not val:
                 continue
             if k in _MEMBER_TEXT:
@@ -570,21 +579,30 @@ class Comparison:
     def by_outcome(self, outcome: str) -> list[FieldOutcome]:
         return [o for o in self.outcomes if o.outcome == outcome]
 
+    def _unconfirmed(self) -> list[FieldOutcome]:
+        """The outcomes not confirmed, in order: most are confirmed, and the worker reads
+        ``changed_fields`` and ``drafts`` of each comparison (the outcomes never change)."""
+        u = self.__dict__.get("_unconfirmed_outcomes")
+        if u is None:
+            u = [o for o in self.outcomes if o.outcome != CONFIRMED]
+            object.__setattr__(self, "_unconfirmed_outcomes", u)
+        return u
+
     @property
     def proposed_changes(self) -> dict[str, Any]:
         """Every change the visit proposes (auto-accepted or not), path -> value."""
-        return {o.path: o.visit_value for o in self.outcomes if o.outcome == PROPOSED}
+        return {o.path: o.visit_value for o in self._unconfirmed() if o.outcome == PROPOSED}
 
     @property
     def changed_fields(self) -> list[str]:
         """Paths the visit would change: proposed and concurrent (for ``upstream_changed``)."""
-        return [o.path for o in self.outcomes if o.outcome != CONFIRMED]
+        return [o.path for o in self._unconfirmed()]
 
     def drafts(self, config: Config = DEFAULT) -> list[dict]:
         """Conflict drafts: proposed changes not auto-accepted (``field_mismatch``) and
         ``concurrent_update``s. Messages hold no values (they may be names or NIKs)."""
         out = []
-        for o in self.outcomes:
+        for o in self._unconfirmed():
             if o.outcome == PROPOSED and not o.auto_accept:
                 kind, severity = "field_mismatch", config.severity.get("field_mismatch", "soft")
                 message = f"the visit differs from the verified record at {o.field}"
