@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import shapely
 from shapely import prepared
 from shapely.geometry import Point, shape
 from shapely.ops import nearest_points
@@ -30,9 +31,10 @@ from sync.models.registry import PEKERJAAN_PNS
 from sync.photos import phash_distance
 from sync.reconcile.compare import (
     MEMBERS,
+    _match,  # match_members and member_selectors given the NIKs, which _effective_members
+    _nik,  # reads once for both
+    _selectors,
     generic_path,
-    match_members,
-    member_selectors,
     overlay_member,
     to_record_value,
 )
@@ -125,15 +127,23 @@ def draft(kind: str, config: Config, message: str, *, field: str | None = None,
             "base_value": base_value, "message": message, "detail": detail}
 
 
-def _lookup(source: Lookup | None, key: str) -> set[str]:
+def _others(source: Lookup | None, key: str, hid) -> list[str]:
+    """The other families than ``hid`` holding ``key`` (``source`` maps it, or is called
+    with it, to the ids of the families holding it), sorted."""
     if source is None or not key:
-        return set()
+        return []
     found = source.get(key, ()) if _is_mapping(source) else source(key)
-    return set(found or ())
+    if not found:
+        return []
+    if type(found) in (list, set, tuple, frozenset) and len(found) == 1 and hid in found:
+        return []  # the usual case: only this family holds it
+    found = set(found)
+    found.discard(hid)
+    return sorted(found)
 
 
 def _timestamp(v) -> dt.datetime | None:
-    if isinstance(v, dt.datetime):
+    if type(v) is dt.datetime or isinstance(v, dt.datetime):
         return v if v.tzinfo else v.replace(tzinfo=dt.UTC)
     if isinstance(v, str) and v:
         try:
@@ -148,7 +158,8 @@ def _point(loc) -> tuple[float, float, float | None] | None:
     if not _is_mapping(loc):
         return None
     lat, lon = loc.get("lat"), loc.get("lon")
-    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+    if not (type(lat) is float or isinstance(lat, int | float)) \
+            or not (type(lon) is float or isinstance(lon, int | float)):
         return None
     acc = loc.get("accuracy_m")
     return float(lat), float(lon), (float(acc) if isinstance(acc, int | float) else None)
@@ -171,53 +182,111 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * r * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _result(ctx: Context):
-    v = ctx.answers.get("hasil_kunjungan")
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _interviewed(ctx: Context, config: Config) -> bool:
-    return _result(ctx) in config.found_codes and ctx.answers.get("persetujuan") is True
-
-
-def _visit_entries(ctx: Context) -> list[Mapping]:
-    entries = ctx.answers.get(MEMBERS)
-    return [e for e in entries if _is_mapping(e)] if isinstance(entries, list) else []
-
-
 def effective_members(ctx: Context, config: Config) -> list[dict]:
     """The family's members as the visit leaves them: record members overlaid with the
     matched visit entry's answers, visit-only entries, and record members the visit does not
     list; each with ``_status`` (item 404, None when unknown) and ``_selector`` (a path).
     Within ``run_rules`` it is worked out once and shared by the rules (which only read it)."""
-    return _shared(ctx, "_effective_members", config, _effective_members)
+    return list(_derived(ctx, config).members())
 
 
-_NO_MEMO = object()
-# What several rules read: run_rules opens these slots in the context, so each is worked out
-# once a run.
-_SHARED = ("_effective_members", "_active_aid")
+_UNSET = object()
 
 
-def _shared(ctx: Context, name: str, config: Config, compute) -> list:
-    """``compute(ctx, config)``, kept in slot ``name`` of ``ctx`` while ``run_rules`` has it
-    open (a copy is returned: callers may change their list)."""
-    memo = ctx.__dict__.get(name, _NO_MEMO)
-    if memo is not _NO_MEMO and memo is not None and memo[0] is config:
-        return list(memo[1])
-    out = compute(ctx, config)
-    if memo is not _NO_MEMO:
-        ctx.__dict__[name] = (config, out)
-        return list(out)
-    return out
+class _Derived:
+    """What several rules read of one context, worked out once: ``run_rules`` keeps one for
+    its run (the rules only read it, and the context does not change meanwhile); a rule called
+    on its own makes its own. Cheap values are read at once, the others when first asked."""
+
+    __slots__ = ("ctx", "config", "answers", "facts", "household_id", "result", "_values",
+                 "_members", "_aid", "_registry_aid", "_point", "_today")
+
+    def __init__(self, ctx: Context, config: Config):
+        self.ctx, self.config = ctx, config
+        a = ctx.visit.get("answers")
+        self.answers = a if _is_mapping(a) else {}  # ctx.answers
+        self.facts = ctx.registry if ctx.registry is not None else ctx.record  # ctx.facts
+        self.household_id = ctx.visit.get("household_id") or ctx.record.get("id_keluarga")
+        r = self.answers.get("hasil_kunjungan")
+        # the visit's result code (hasil_kunjungan), None unless an int
+        self.result = r if isinstance(r, int) and not isinstance(r, bool) else None
+        self._values: dict[str, Any] = {}
+        self._members = self._aid = self._registry_aid = self._point = self._today = _UNSET
+
+    def value(self, path: str):
+        """The visit's answer at ``path`` when it gave one, else the current record's."""
+        v = self._values.get(path, _UNSET)
+        if v is _UNSET:
+            v = self._values[path] = _family_value_in(self.answers, self.ctx.record, path)
+        return v
+
+    def members(self) -> list[dict]:
+        """``effective_members`` (not to be changed: every rule of the run reads it)."""
+        if self._members is _UNSET:
+            self._members = _effective_members(self.ctx, self.config, self.answers)
+        return self._members
+
+    def aid(self) -> list[str]:
+        """``active_aid`` (not to be changed)."""
+        if self._aid is _UNSET:
+            # value(f"program.{p}") of each program, the two program mappings read once
+            answered = _dig(self.answers, ("program",))
+            answered = answered if _is_mapping(answered) else {}
+            recorded = _dig(self.ctx.record, ("program",))
+            recorded = recorded if _is_mapping(recorded) else {}
+            aid = []
+            for p in self.config.aid_programs:
+                v = answered.get(p)
+                if v is not None and v != "":
+                    if type(v) is not bool:  # a bool is typed already
+                        v = to_record_value(f"program.{p}", v)
+                else:
+                    v = recorded.get(p)
+                if v is True:
+                    aid.append(p)
+            self._aid = aid
+        return self._aid
+
+    def registry_aid(self) -> list[str]:
+        """Aid programs the record says the family gets, or the visit (not to be changed)."""
+        if self._registry_aid is _UNSET:
+            prog = self.ctx.record.get("program") or {}
+            visit_prog = self.answers.get("program")
+            if not isinstance(visit_prog, Mapping):
+                visit_prog = {}
+            self._registry_aid = [p for p in self.config.aid_programs
+                                  if prog.get(p) is True or visit_prog.get(p) is True]
+        return self._registry_aid
+
+    def point(self) -> tuple[float, float, float | None] | None:
+        """``visit_point(ctx.visit)``."""
+        if self._point is _UNSET:
+            self._point = visit_point(self.ctx.visit)
+        return self._point
+
+    def today(self) -> dt.date:
+        """``_today(ctx)``."""
+        if self._today is _UNSET:
+            self._today = _today(self.ctx)
+        return self._today
 
 
-def _effective_members(ctx: Context, config: Config) -> list[dict]:
+def _derived(ctx: Context, config: Config) -> _Derived:
+    """The run's ``_Derived`` when ``run_rules`` runs with this config, else a new one."""
+    d = ctx.__dict__.get("_derived")
+    if d is not None and d.config is config:
+        return d
+    return _Derived(ctx, config)
+
+
+def _effective_members(ctx: Context, config: Config, answers: Mapping) -> list[dict]:
     record = [m for m in (ctx.record.get(MEMBERS) or []) if _is_mapping(m)]
-    entries = _visit_entries(ctx)
+    entries = answers.get(MEMBERS)  # the visit's entries, answers being ctx.answers
+    entries = [e for e in entries if _is_mapping(e)] if isinstance(entries, list) else []
     out = []
     selectors = None
-    for ri, vi in match_members(record, entries, config):
+    record_niks = [_nik(m) for m in record]  # match_members, reading the NIKs once
+    for ri, vi in _match(record, record_niks, entries, [_nik(e) for e in entries], config):
         m = dict(record[ri]) if ri is not None else {}
         status = None
         if vi is not None:
@@ -227,7 +296,7 @@ def _effective_members(ctx: Context, config: Config) -> list[dict]:
         m["_status"] = status
         if ri is not None:
             if selectors is None:
-                selectors = member_selectors(record)
+                selectors = _selectors(record_niks)  # member_selectors(record)
             m["_selector"] = selectors[ri]
         else:
             nik = m.get("nik")
@@ -243,35 +312,23 @@ def _split(path: str) -> tuple[str, ...]:
 
 def _dig(cur, parts: tuple[str, ...]):
     for part in parts:
-        cur = cur.get(part) if _is_mapping(cur) else None
+        cur = cur.get(part) if type(cur) is dict or _is_mapping(cur) else None
     return cur
 
 
-def _family_value(ctx: Context, path: str):
-    """The visit's answer at ``path`` when it gave one, else the current record's."""
+def _family_value_in(answers: Mapping, record: Mapping, path: str):
+    """``answers``' value at ``path`` when given (typed for the record), else ``record``'s."""
     parts = _split(path)
-    cur = _dig(ctx.answers, parts)
+    cur = _dig(answers, parts)
     if cur is not None and cur != "":
         return to_record_value(path, cur)
-    return _dig(ctx.record, parts)
+    return _dig(record, parts)
 
 
 def active_aid(ctx: Context, config: Config) -> list[str]:
     """Aid programs active for the family: true in the visit's answers or, unanswered, in the
     current record."""
-    return _shared(ctx, "_active_aid", config, _active_aid)
-
-
-def _active_aid(ctx: Context, config: Config) -> list[str]:
-    return [p for p in config.aid_programs if _family_value(ctx, f"program.{p}") is True]
-
-
-def _registry_aid(ctx: Context, config: Config) -> list[str]:
-    """Aid programs the record says the family gets (whatever the visit says)."""
-    prog = ctx.record.get("program") or {}
-    visit_prog = ctx.answers.get("program") if isinstance(ctx.answers.get("program"),
-                                                          Mapping) else {}
-    return [p for p in config.aid_programs if prog.get(p) is True or visit_prog.get(p) is True]
+    return list(_derived(ctx, config).aid())
 
 
 def _today(ctx: Context) -> dt.date:
@@ -288,9 +345,10 @@ def invalid_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     """A member's NIK or the KK number fails ``sync.identity``; sex or birth date disagree
     with the NIK (soft, ``severity["invalid_identity_mismatch"]``). Checked on the family as
     the visit leaves it (visit answers over the record)."""
-    today = _today(ctx)
+    d = _derived(ctx, config)
+    today = d.today()
     out = []
-    for m in effective_members(ctx, config):
+    for m in d.members():
         birth = m.get("tanggal_lahir")
         try:
             issues = check_nik(m.get("nik"), sex=m.get("jenis_kelamin"),
@@ -307,7 +365,7 @@ def invalid_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
         out.append(draft("invalid_identity", config,
                          "; ".join(i.message for i in issues), severity=sev,
                          field=f"{m['_selector']}.nik", visit_value=m.get("nik"), codes=codes))
-    kk = _family_value(ctx, "no_kk")
+    kk = d.value("no_kk")
     issues = check_kk(kk, today=today)
     if issues:
         out.append(draft("invalid_identity", config, "; ".join(i.message for i in issues),
@@ -317,10 +375,11 @@ def invalid_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
 
 def duplicate_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     """A NIK held by another family (or twice in this one), a KK number on other families."""
-    hid = ctx.household_id
+    d = _derived(ctx, config)
+    hid = d.household_id
     out = []
     seen: dict[str, int] = {}
-    members = effective_members(ctx, config)
+    members = d.members()
     for m in members:
         if m.get("nik"):
             seen[m["nik"]] = seen.get(m["nik"], 0) + 1
@@ -330,7 +389,7 @@ def duplicate_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
         if not nik or nik in reported:
             continue
         reported.add(nik)
-        others = sorted(_lookup(ctx.nik_households, nik) - {hid})
+        others = _others(ctx.nik_households, nik, hid)
         if others:
             out.append(draft("duplicate_identity", config,
                              f"the NIK is also registered in {len(others)} other families",
@@ -342,9 +401,9 @@ def duplicate_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
                              f"the same NIK is on {seen[nik]} members of this family",
                              field=f"{m['_selector']}.nik", visit_value=nik,
                              code="nik_duplicate_in_family"))
-    kk = _family_value(ctx, "no_kk")
+    kk = d.value("no_kk")
     if kk:
-        others = sorted(_lookup(ctx.kk_households, str(kk)) - {hid})
+        others = _others(ctx.kk_households, str(kk), hid)
         if others:
             out.append(draft("duplicate_identity", config,
                              f"the KK number is also on {len(others)} other families",
@@ -354,13 +413,14 @@ def duplicate_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
 
 
 def _members_with_status(ctx: Context, codes: Collection[int], config: Config):
-    return [m for m in effective_members(ctx, config) if m.get("_status") in codes]
+    return [m for m in _derived(ctx, config).members() if m.get("_status") in codes]
 
 
 def deceased_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     """A member recorded as died (item 404 code 2) while the family's aid flags are active
     (in the record or the visit)."""
-    aid = _registry_aid(ctx, config)
+    d = _derived(ctx, config)
+    aid = d.registry_aid()
     if not aid:
         return []
     return [draft("deceased_receiving_aid", config,
@@ -373,7 +433,8 @@ def deceased_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]
 def moved_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     """A member moved away (item 404 codes 3, 4), or the whole family (hasil_kunjungan 4, 5),
     while the family's aid flags are active."""
-    aid = _registry_aid(ctx, config)
+    d = _derived(ctx, config)
+    aid = d.registry_aid()
     if not aid:
         return []
     out = [draft("moved_receiving_aid", config,
@@ -381,10 +442,10 @@ def moved_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]:
                  field=m["_selector"], visit_value=m["_status"], registry_value=aid,
                  programs=aid)
            for m in _members_with_status(ctx, config.member_moved_codes, config)]
-    if _result(ctx) in config.family_moved_codes:
+    if d.result in config.family_moved_codes:
         out.append(draft("moved_receiving_aid", config,
                          f"the family moved away while it receives {', '.join(aid)}",
-                         field=None, visit_value=_result(ctx), registry_value=aid,
+                         field=None, visit_value=d.result, registry_value=aid,
                          programs=aid))
     return out
 
@@ -399,11 +460,12 @@ def inclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     exclusions: a car, a present member working as PNS/TNI/Polri/BUMN (item 418 code 5),
     branded bottled water (``rumah.air_minum`` 1 or ``eksklusi.air_kemasan_bermerek``), NJOP
     above Rp 1 billion. One draft per reason."""
-    aid = active_aid(ctx, config)
+    d = _derived(ctx, config)
+    aid = d.aid()
     if not aid:
         return []
     out = []
-    desil = ctx.facts.get("desil")
+    desil = d.facts.get("desil")
     if isinstance(desil, int):
         for program, limit in (("pkh", config.pkh_max_desil), ("bpnt", config.bpnt_max_desil),
                                ("pbi_jk", config.pbi_max_desil)):
@@ -413,23 +475,23 @@ def inclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
                                  field=f"program.{program}", registry_value=desil,
                                  visit_value=True, reason="desil", program=program))
     msg = f"the family receives {', '.join(aid)} but "
-    if _family_value(ctx, "aset.mobil") is True:
+    if d.value("aset.mobil") is True:
         out.append(draft("inclusion_error", config, msg + "owns a car", field="aset.mobil",
                          visit_value=True, registry_value=ctx.record.get("aset", {}).get("mobil"),
                          reason="car", programs=aid))
-    for m in effective_members(ctx, config):
+    for m in d.members():
         if _present(m, config) and m.get("pekerjaan") == PEKERJAAN_PNS:
             out.append(draft("inclusion_error", config,
                              msg + "a member works as PNS/TNI/Polri/BUMN/BUMD",
                              field=f"{m['_selector']}.pekerjaan", visit_value=PEKERJAAN_PNS,
                              reason="pns", programs=aid))
-    bottled = _family_value(ctx, "rumah.air_minum") == 1
-    eks = ctx.answers.get("eksklusi")
+    bottled = d.value("rumah.air_minum") == 1
+    eks = d.answers.get("eksklusi")
     if bottled or (_is_mapping(eks) and eks.get("air_kemasan_bermerek") is True):
         out.append(draft("inclusion_error", config, msg + "drinks branded bottled water",
                          field="rumah.air_minum", visit_value=1 if bottled else None,
                          reason="bottled_water", programs=aid))
-    if _family_value(ctx, "rumah.njop_di_atas_1m") is True:
+    if d.value("rumah.njop_di_atas_1m") is True:
         out.append(draft("inclusion_error", config, msg + "has an NJOP above Rp 1 billion",
                          field="rumah.njop_di_atas_1m", visit_value=True, reason="njop",
                          programs=aid))
@@ -439,25 +501,31 @@ def inclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
 def exclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     """A family at or below ``exclusion_max_desil`` with no aid at all; or housing observed
     worse than recorded (``HOUSING_RANK``, by at least ``housing_worse_min_steps``)."""
+    d = _derived(ctx, config)
     out = []
-    desil = ctx.facts.get("desil")
+    desil = d.facts.get("desil")
     if isinstance(desil, int) and desil <= config.exclusion_max_desil \
-            and not active_aid(ctx, config) and _result(ctx) not in config.not_found_codes:
+            and not d.aid() and d.result not in config.not_found_codes:
         out.append(draft("exclusion_error", config,
                          f"a desil {desil} family receives no aid", field="program",
                          registry_value=desil, reason="no_aid"))
-    rumah = ctx.answers.get("rumah")
+    rumah = d.answers.get("rumah")
     recorded = ctx.record.get("rumah") or {}
     if _is_mapping(rumah):
-        for path, ranks in HOUSING_RANK.items():
-            key = path.split(".", 1)[1]
-            seen, had = to_record_value(path, rumah.get(key)), recorded.get(key)
+        for path, key, ranks in _HOUSING:
+            seen, had = rumah.get(key), recorded.get(key)
+            if type(seen) is not int:  # an int is typed already
+                seen = to_record_value(path, seen)
             if seen in ranks and had in ranks \
                     and ranks[seen] - ranks[had] >= config.housing_worse_min_steps:
                 out.append(draft("exclusion_error", config,
                                  f"{path} observed worse than recorded", field=path,
                                  registry_value=had, visit_value=seen, reason="housing_worse"))
     return out
+
+
+# (path, key in "rumah", ranks) of HOUSING_RANK.
+_HOUSING = tuple((path, path.split(".", 1)[1], ranks) for path, ranks in HOUSING_RANK.items())
 
 
 @functools.cache
@@ -479,6 +547,8 @@ def distance_outside_m(code: str, lat: float, lon: float,
     if entry is None:
         return None
     geom, prep = entry
+    if shapely.contains_xy(geom, lon, lat):  # inside, off the edge: covered (no Point made)
+        return 0.0
     pt = Point(lon, lat)
     if prep.covers(pt):
         return 0.0
@@ -489,7 +559,8 @@ def distance_outside_m(code: str, lat: float, lon: float,
 def location_outside_area(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     """The GPS point lies outside the registered kelurahan by more than its accuracy plus
     ``area_margin_m``. Unknown kelurahan codes and visits without a point are skipped."""
-    p, code = visit_point(ctx.visit), ctx.facts.get("kode_kelurahan")
+    d = _derived(ctx, config)
+    p, code = d.point(), d.facts.get("kode_kelurahan")
     if p is None or not code:
         return []
     lat, lon, acc = p
@@ -507,8 +578,9 @@ def location_outside_area(ctx: Context, config: Config = DEFAULT) -> list[dict]:
 def location_far(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     """The GPS point is farther than ``far_distance_m`` plus its accuracy from the registered
     point (haversine)."""
-    p = visit_point(ctx.visit)
-    lat0, lon0 = ctx.facts.get("lat"), ctx.facts.get("lon")
+    d = _derived(ctx, config)
+    p = d.point()
+    lat0, lon0 = d.facts.get("lat"), d.facts.get("lon")
     if p is None or not isinstance(lat0, int | float) or not isinstance(lon0, int | float):
         return []
     lat, lon, acc = p
@@ -527,7 +599,7 @@ def photo_reused(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     perceptual hash within ``phash_max_distance`` (``severity["photo_reused_similar"]``)."""
     if ctx.photo_lookup is None:
         return []
-    hid, uuid = ctx.household_id, ctx.visit.get("uuid")
+    hid, uuid = _derived(ctx, config).household_id, ctx.visit.get("uuid")
     out = []
     for photo in ctx.visit.get("photos") or ():
         sha = photo.get("sha256") if _is_mapping(photo) else None
@@ -573,7 +645,9 @@ def visit_too_short(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     if start is None or end is None:
         return []
     seconds = (end - start).total_seconds()
-    limit = config.min_interview_seconds if _interviewed(ctx, config) else config.min_visit_seconds
+    d = _derived(ctx, config)
+    interviewed = d.result in config.found_codes and d.answers.get("persetujuan") is True
+    limit = config.min_interview_seconds if interviewed else config.min_visit_seconds
     if seconds >= limit:
         return []
     return [draft("visit_too_short", config,
@@ -588,7 +662,7 @@ def impossible_travel(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     prev = ctx.previous_visit
     if not prev:
         return []
-    here, there = visit_point(ctx.visit), visit_point(prev)
+    here, there = _derived(ctx, config).point(), visit_point(prev)
     start = _timestamp(ctx.visit.get("started_at"))
     prev_end = _timestamp(prev.get("ended_at") or prev.get("started_at"))
     if here is None or there is None or start is None or prev_end is None:
@@ -632,7 +706,7 @@ def household_not_found(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     """The visit result (``hasil_kunjungan``) is one of ``not_found_codes``: 3 not found, 4/5
     moved, 6 building gone, 10 duplicate record. 7 (refused) and 8 (no respondent) are not
     flagged: the family is there and needs another visit."""
-    code = _result(ctx)
+    code = _derived(ctx, config).result
     if code not in config.not_found_codes:
         return []
     return [draft("household_not_found", config,
@@ -696,13 +770,12 @@ def run_rules(ctx: Context, config: Config = DEFAULT,
     if unknown:
         raise ValueError(f"unknown rules: {', '.join(sorted(unknown))}")
     out: list[dict] = []
-    for name in _SHARED:  # share effective_members and active_aid among the rules
-        ctx.__dict__[name] = None
+    # What several rules read (members, aid, the visit's point...) is worked out once.
+    ctx.__dict__["_derived"] = _Derived(ctx, config)
     try:
         for name, rule in RULES.items():
             if wanted is None or name in wanted:
                 out.extend(rule(ctx, config))
     finally:
-        for name in _SHARED:
-            ctx.__dict__.pop(name, None)
+        ctx.__dict__.pop("_derived", None)
     return out
