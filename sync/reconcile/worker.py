@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -283,8 +283,6 @@ _RECORDS = (select(*[VerifiedRecord.__table__.c[f] for f in _RECORD_FIELDS])
             .order_by(VerifiedRecord.__table__.c.household_id).with_for_update())
 _FACTS = select(_Kt.c.id, _Kt.c.kode_kelurahan, _Kt.c.desil, _Kt.c.lat, _Kt.c.lon,
                 _Kt.c.no_kk).where(_in(_Kt.c.id))
-_NIK_HOLDERS = select(_At.c.nik, _At.c.keluarga_id).where(_in(_At.c.nik))
-_KK_HOLDERS = select(_Kt.c.no_kk, _Kt.c.id).where(_in(_Kt.c.no_kk))
 _PHOTOS = (select(_VPt.c.visit_uuid, _VPt.c.field, _VPt.c.sha256, _Pt.c.phash)
            .select_from(_VPt.outerjoin(_Pt, _Pt.c.sha256 == _VPt.c.sha256))
            .where(_in(_VPt.c.visit_uuid)))
@@ -293,8 +291,6 @@ _ROUND_VISITS = (select(_Vt.c.uuid, _Vt.c.household_id, _Vt.c.round_id, _Vt.c.en
                  .where(_in(_Vt.c.household_id), _Vt.c.status.not_in(("returned", "rejected"))))
 _UPSTREAM = select(_KVt.c.keluarga_id, _KVt.c.version,
                    _KVt.c.changed_fields).where(_in(_KVt.c.keluarga_id))
-_SHARED = (select(_VPt.c.sha256).where(_in(_VPt.c.sha256))
-           .group_by(_VPt.c.sha256).having(func.count() > 1))
 _SITES_BY_SHA = (select(_VPt.c.sha256, _Pt.c.phash, _Vt.c.household_id, _Vt.c.uuid)
                  .select_from(_VPt.join(_Vt, _Vt.c.uuid == _VPt.c.visit_uuid)
                               .outerjoin(_Pt, _Pt.c.sha256 == _VPt.c.sha256))
@@ -305,6 +301,24 @@ _SITES_BY_PHASH = (select(_Pt.c.sha256, _Pt.c.phash, _Vt.c.household_id, _Vt.c.u
                    .where(_in(_Pt.c.phash)).order_by(_Pt.c.sha256, _Vt.c.uuid))
 _READ_VISITS = select(*[_Vt.c[f] for f in _VISIT_FIELDS]).where(_in(_Vt.c.uuid))
 _READ_CLAIMED = _READ_VISITS.where(_Vt.c.status == "processing")
+
+
+def _raw_rows(session: Session, sql: str, ids: Iterable) -> list:
+    """Rows of ``sql`` (``IN ({})`` for the ids) by the driver itself, for lookups of strings
+    by strings: SQLAlchemy's expanding of 500 parameters costs as much as SQLite's search."""
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    out = []
+    for chunk in _chunks(sorted(ids)):
+        out += conn.exec_driver_sql(sql.format(", ".join([mark] * len(chunk))),
+                                    tuple(chunk)).fetchall()
+    return out
+
+
+_NIK_HOLDERS_SQL = "SELECT nik, keluarga_id FROM anggota WHERE nik IN ({})"
+_KK_HOLDERS_SQL = "SELECT no_kk, id FROM keluarga WHERE no_kk IN ({})"
+_SHARED_SQL = ("SELECT sha256 FROM visit_photos WHERE sha256 IN ({}) GROUP BY sha256 "
+               "HAVING count(*) > 1")
 
 
 def _rows(session: Session, stmt, ids: Iterable) -> list:
@@ -332,8 +346,8 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _
             niks.update(m.get("nik") for m in rec.doc.get("anggota") or () if m.get("nik"))
             if rec.doc.get("no_kk"):
                 kks.add(rec.doc["no_kk"])
-    nik_rows = _rows(session, _NIK_HOLDERS, niks)
-    kk_rows = _rows(session, _KK_HOLDERS, kks)
+    nik_rows = _raw_rows(session, _NIK_HOLDERS_SQL, niks)
+    kk_rows = _raw_rows(session, _KK_HOLDERS_SQL, kks)
 
     photos: dict[str, list[dict]] = defaultdict(list)
     for vp_uuid, field, sha, ph in _rows(session, _PHOTOS, [v.uuid for v in visits]):
@@ -364,7 +378,7 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
         return sites
     # Same bytes: only a photo some other visit (or field) also references has other sites,
     # found by the SHA-256 index alone; then where those were taken.
-    shared = [row[0] for row in _rows(session, _SHARED, shas)]
+    shared = [row[0] for row in _raw_rows(session, _SHARED_SQL, shas)]
     for sha, ph, hid, uuid in _rows(session, _SITES_BY_SHA, shared) if shared else ():
         sites[sha].append({"sha256": sha, "phash": ph, "household_id": hid, "visit_uuid": uuid})
     # Near copies: the stored hashes within ``max_distance`` bits, from the in-memory band
