@@ -174,8 +174,10 @@ class _Record:
 def _read_visits(session: Session, uuids: list[str], claimed: bool = True) -> list[_Visit]:
     """The visits of ``uuids`` still ``processing`` (claimed by ``claim``), or, with
     ``claimed=False``, all of them (just taken with ``next_in_queue``)."""
-    visits = [_Visit(*row) for row in _rows(session, _READ_CLAIMED if claimed else _READ_VISITS,
-                                            uuids)]
+    # status is not read: in SQLite it lies past the 3 KB of ``raw``, in overflow pages
+    status = "processing" if claimed else "queued"
+    visits = [_Visit(*row, status) for row in _rows(
+        session, _READ_CLAIMED if claimed else _READ_VISITS, uuids)]
     visits.sort(key=lambda v: (v.started_at is None, v.started_at or _EPOCH, v.uuid))
     return visits
 
@@ -286,9 +288,9 @@ _FACTS = select(_Kt.c.id, _Kt.c.kode_kelurahan, _Kt.c.desil, _Kt.c.lat, _Kt.c.lo
 _PHOTOS = (select(_VPt.c.visit_uuid, _VPt.c.field, _VPt.c.sha256, _Pt.c.phash)
            .select_from(_VPt.outerjoin(_Pt, _Pt.c.sha256 == _VPt.c.sha256))
            .where(_in(_VPt.c.visit_uuid)))
-_ROUND_VISITS = (select(_Vt.c.uuid, _Vt.c.household_id, _Vt.c.round_id, _Vt.c.enumerator_id,
-                        _Vt.c.status)
-                 .where(_in(_Vt.c.household_id), _Vt.c.status.not_in(("returned", "rejected"))))
+_FAMILY_VISITS = select(_Vt.c.uuid, _Vt.c.household_id, _Vt.c.round_id,
+                        _Vt.c.enumerator_id).where(_in(_Vt.c.household_id))
+_VISIT_STATUS = select(_Vt.c.uuid, _Vt.c.status).where(_in(_Vt.c.household_id))
 _UPSTREAM = select(_KVt.c.keluarga_id, _KVt.c.version,
                    _KVt.c.changed_fields).where(_in(_KVt.c.keluarga_id))
 _SITES_BY_SHA = (select(_VPt.c.sha256, _Pt.c.phash, _Vt.c.household_id, _Vt.c.uuid)
@@ -299,7 +301,8 @@ _SITES_BY_PHASH = (select(_Pt.c.sha256, _Pt.c.phash, _Vt.c.household_id, _Vt.c.u
                    .select_from(_Pt.join(_VPt, _VPt.c.sha256 == _Pt.c.sha256)
                                 .join(_Vt, _Vt.c.uuid == _VPt.c.visit_uuid))
                    .where(_in(_Pt.c.phash)).order_by(_Pt.c.sha256, _Vt.c.uuid))
-_READ_VISITS = select(*[_Vt.c[f] for f in _VISIT_FIELDS]).where(_in(_Vt.c.uuid))
+_READ_VISITS = select(*[_Vt.c[f] for f in _VISIT_FIELDS if f != "status"]).where(
+    _in(_Vt.c.uuid))
 _READ_CLAIMED = _READ_VISITS.where(_Vt.c.status == "processing")
 
 
@@ -355,10 +358,21 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _
     photo_sites = _photo_sites(session, [p for ps in photos.values() for p in ps],
                                config.phash_max_distance)
 
+    # The round's visits of each family; their status (past ``raw``, see _read_visits) only
+    # for the families with more than one, to leave out the returned and rejected ones.
+    family_visits = _rows(session, _FAMILY_VISITS, hids)
+    count: dict[str, int] = defaultdict(int)
+    for row in family_visits:
+        count[row[1]] += 1
+    several = [h for h, n in count.items() if n > 1]
+    status = dict(_rows(session, _VISIT_STATUS, several)) if several else {}
     round_visits: dict[tuple, list[dict]] = defaultdict(list)
-    for uuid, hid, round_id, enumerator_id, status in _rows(session, _ROUND_VISITS, hids):
+    for uuid, hid, round_id, enumerator_id in family_visits:
+        st = status.get(uuid, "queued") if count[hid] > 1 else None
+        if st in ("returned", "rejected"):
+            continue
         round_visits[(hid, round_id)].append(
-            {"uuid": uuid, "enumerator_id": enumerator_id, "status": status})
+            {"uuid": uuid, "enumerator_id": enumerator_id, "status": st})
 
     upstream: dict[str, dict] = {}
     behind = {h: r.registry_version for h, r in records.items() if r.upstream_version}
