@@ -427,13 +427,20 @@ def match_members(
 
     1. A NIK held by exactly one record member and exactly one visit member pairs them.
     2. The rest pair when their birth dates are equal and their names are at least
-       ``config.member_name_threshold`` similar (``name_similarity``), best score first.
+       ``config.member_name_threshold`` similar (``name_similarity``), best score first and,
+       among equal scores, a visit member with the record member's NIK first, then one not
+       gone (``config.member_gone_codes``).
     Returns ``(record_index, visit_index)`` pairs, then ``(record_index, None)`` for record
     members the visit does not list, ordered by record index, then ``(None, visit_index)`` for
     new members by visit index. The pairing does not depend on the visit members' order.
     """
     return _match(record_members, [_nik(m) for m in record_members], visit_members,
                   [_nik(m) for m in visit_members], config)
+
+
+def _entry_status(m: Mapping):
+    """Item 404 of a visit member: ``_status`` as three_way carries it, or the answer."""
+    return m.get("_status", m.get("status_keberadaan"))
 
 
 def _match(record_members, rec_niks, visit_members, vis_niks, config):
@@ -471,9 +478,14 @@ def _match(record_members, rec_niks, visit_members, vis_niks, config):
                     continue
                 score = name_similarity(rm.get("nama") or "", vm.get("nama") or "")
                 if score >= config.member_name_threshold:
-                    candidates.append((-score, i, _content_key(vm), j))
-        candidates.sort(key=lambda c: c[:3])
-        for _s, i, _k, j in candidates:
+                    # Among equally good names, one with this member's NIK first (a NIK a
+                    # visit lists twice pairs nobody in step 1), then one still present, so
+                    # that a visit listing a member both as gone and as present keeps it.
+                    other_nik = rec_niks[i] is None or rec_niks[i] != vis_niks[j]
+                    gone = _entry_status(vm) in config.member_gone_codes
+                    candidates.append((-score, other_nik, gone, i, _content_key(vm), j))
+        candidates.sort(key=lambda c: c[:5])
+        for _s, _o, _g, i, _k, j in candidates:
             if i not in pairs and j not in used_v:
                 pairs[i] = j
                 used_v.add(j)

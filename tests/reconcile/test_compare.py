@@ -236,6 +236,18 @@ def test_member_died_or_unlisted_is_a_proposed_removal(record, answers, form):
     assert [m["nik"] for m in doc["anggota"]] == [HEAD_NIK]
 
 
+def test_member_listed_both_gone_and_present_is_kept(record, answers, form):
+    # A visit that lists the child twice under one NIK, once as died and once as a new member
+    # (Hypothesis found it): the record member pairs with the present entry, so the visit
+    # proposes no removal it would propose again once applied.
+    twin = dict(answers["anggota"][2], status_keberadaan=5)
+    answers["anggota"][2]["status_keberadaan"] = 2
+    answers["anggota"].append(twin)
+    cmp = three_way(record, record, answers, form)
+    assert not [o for o in cmp.outcomes if o.field == "anggota[]" and o.outcome != CONFIRMED]
+    assert [m["nik"] for m in record["anggota"]] == [HEAD_NIK, WIFE_NIK, CHILD_NIK]
+
+
 def test_new_member_is_a_proposed_addition(record, answers, form):
     baby = {"status_keberadaan": 5, "nik": "3173011505250001", "nama": "Bayi",
             "jenis_kelamin": "L", "tanggal_lahir": "2025-05-15", "hubungan": 3,
