@@ -52,3 +52,35 @@ def test_write_transaction_rolls_back_on_error(db, make_user):
         raise RuntimeError("stop")
     db.expire_all()
     assert db.scalar(sa.select(User.full_name).where(User.username == "ani")) is None
+
+
+def test_background_checkpoints_copy_the_wal_back_while_a_block_runs(tmp_path):
+    import threading
+    import time
+
+    from sync.db import background_checkpoints, configure_engine
+
+    path = tmp_path / "ck.db"
+    # The writer never checkpoints itself: only the background thread can grow the file.
+    engine = sa.create_engine(f"sqlite:///{path}")
+    configure_engine(engine, wal_autocheckpoint=0)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+    start = path.stat().st_size
+    with background_checkpoints(engine, every=0.05):
+        assert any(t.name == "sqlite-checkpoints" for t in threading.enumerate())
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (?)", ("x" * 100_000,))
+        deadline = time.monotonic() + 5
+        while path.stat().st_size <= start and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert path.stat().st_size > start + 100_000
+    assert not any(t.name == "sqlite-checkpoints" for t in threading.enumerate())
+    engine.dispose()
+
+
+def test_background_checkpoints_do_nothing_on_other_databases():
+    from sync.db import background_checkpoints
+
+    with background_checkpoints(sa.create_engine("sqlite://")):
+        pass  # in memory: no thread, no error

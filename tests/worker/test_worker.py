@@ -196,6 +196,7 @@ def test_one_bad_visit_never_costs_its_neighbours(db, located, deliver, reconcil
     assert visit_row(db, good["uuid"]).status in ("verified", "needs_review")
     row = visit_row(db, bad["uuid"])
     assert row.status in ("queued", "failed") and row.error
+    assert row.attempts >= 1 and row.claimed_by == "test"  # failed tries still count
     for _ in range(6):  # retried until it is set aside
         reconcile()
     assert visit_row(db, bad["uuid"]).status == "failed"

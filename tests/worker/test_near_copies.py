@@ -1,0 +1,68 @@
+"""The worker's in-memory index of perceptual hashes: what it finds, and that it keeps up with
+the photos table (new photos, and late ones inside the overlap)."""
+
+import datetime as dt
+
+from sync.db import utcnow
+from sync.models.visit import Photo
+from sync.reconcile.near_copies import OVERLAP, PhashIndex, index_for
+
+BASE = "0123456789abcdef"
+
+
+def flip(phash: str, *bits: int) -> str:
+    value = int(phash, 16)
+    for b in bits:
+        value ^= 1 << b
+    return f"{value:016x}"
+
+
+def test_near_finds_hashes_within_the_distance_and_sharing_a_band():
+    index = PhashIndex()
+    close, far = flip(BASE, 1, 2, 3), flip(BASE, *range(0, 64, 4))  # 3 bits, 16 bits
+    for ph, sha in ((BASE, "a"), (close, "b"), (far, "c")):
+        index.add(ph, sha)
+    assert index.near(BASE, 8) == sorted([BASE, close])
+    assert index.near(BASE, 2) == [BASE]
+    assert index.near(flip(BASE, 60), 8) == sorted([BASE, close])  # not stored itself
+    for bad in ("not-a-hash", "0x23456789abcdef", " 123456789abcdef", None, 12):
+        assert index.near(bad, 8) == []
+
+
+def test_others_is_empty_only_for_a_hash_no_other_photo_is_near():
+    index = PhashIndex()
+    index.add(BASE, "a")
+    index.add(BASE, "a")  # the same photo read twice (the overlap) is counted once
+    assert index.others(BASE, 8) == []
+    index.add(BASE, "b")  # another photo, the same hash: a copy
+    assert index.others(BASE, 8) == [BASE]
+    lone = "fedcba9876543210"
+    index.add(lone, "c")
+    assert index.others(lone, 8) == []
+    index.add(flip(lone, 5, 9), "d")
+    assert index.others(lone, 8) == sorted([lone, flip(lone, 5, 9)])
+
+
+def _photo(sha: str, phash: str, at: dt.datetime) -> Photo:
+    return Photo(sha256=sha * 64, size_bytes=1, mime_type="image/jpeg", width=1, height=1,
+                 phash=phash, received_at=at)
+
+
+def test_index_keeps_up_with_new_and_late_photos(db):
+    now = utcnow()
+    db.add(_photo("1", "1111222233334444", now))
+    db.commit()
+    index = index_for(db)
+    assert index.near("1111222233334444", 0) == ["1111222233334444"]
+
+    db.add(_photo("2", "5555666677778888", now + dt.timedelta(seconds=5)))
+    db.commit()
+    assert index_for(db).near("5555666677778888", 0) == ["5555666677778888"]
+
+    # A photo whose received_at is older than the newest seen (its transaction committed
+    # late), but inside the overlap: found at the next refresh.
+    late = now + dt.timedelta(seconds=5) - OVERLAP / 2
+    db.add(_photo("3", "9999aaaabbbbcccc", late))
+    db.commit()
+    assert index_for(db).near("9999aaaabbbbcccc", 0) == ["9999aaaabbbbcccc"]
+    db.rollback()
