@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text, text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sync.db import Base, JSONDoc, UTCDateTime, utcnow
@@ -105,16 +105,12 @@ class VisitPhoto(Base):
 class Photo(Base):
     """A stored photo and what was derived from it; the bytes live in the photo storage.
 
-    The perceptual hash (16 hex digits) is indexed in four bands of 16 bits, so that a photo
-    within a few bits of another is found by exact lookups (any two hashes at most 3 bits apart
-    share a band; see ``sync.reconcile.lookups``).
+    Near copies (perceptual hashes a few bits apart) are found by the worker's in-memory band
+    index (``sync.reconcile.near_copies``), which then asks for the photos of a hash by
+    ``ix_photos_phash``.
     """
 
     __tablename__ = "photos"
-    __table_args__ = tuple(
-        Index(f"ix_photos_phash_band{i}", text(f"substr(phash, {4 * i + 1}, 4)"))
-        for i in range(1, 4)
-    )
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
