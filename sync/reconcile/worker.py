@@ -23,8 +23,10 @@ equal to the record is not a change.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
@@ -734,12 +736,26 @@ def _lock_households(session: Session, household_ids: Iterable[str]) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:h))"), {"h": hid})
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """No garbage collection while a batch runs: its objects live until it ends and then go
+    by reference counting, and collections during it walked them again and again (a tenth of
+    the time); what they leave in cycles is collected at the next collection after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _process(session: Session, uuids: list[str] | None, config: Config,
              now: dt.datetime, worker: str | None = None, limit: int = 0) -> dict[str, str]:
     """Reconcile a batch in one write transaction: the claimed visits of ``uuids``, or, with
     ``worker``, the ``limit`` first of the queue (``uuids`` None) or those of ``uuids`` still
     in it, claimed by the same transaction."""
-    with write_transaction(session):
+    with write_transaction(session), _collector_paused():
         if worker is not None:
             uuids = next_in_queue(session, limit if uuids is None else len(uuids), now,
                                   uuids=uuids)
