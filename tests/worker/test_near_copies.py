@@ -17,6 +17,12 @@ def flip(phash: str, *bits: int) -> str:
     return f"{value:016x}"
 
 
+def test_hashes_are_found_as_they_are_stored():
+    index = PhashIndex()
+    index.add(BASE.upper(), "a")
+    assert index.near(BASE, 0) == sorted([BASE, BASE.upper()])
+
+
 def test_near_finds_hashes_within_the_distance_and_sharing_a_band():
     index = PhashIndex()
     close, far = flip(BASE, 1, 2, 3), flip(BASE, *range(0, 64, 4))  # 3 bits, 16 bits
@@ -30,11 +36,11 @@ def test_near_finds_hashes_within_the_distance_and_sharing_a_band():
 
 
 def test_others_is_empty_only_for_a_hash_no_other_photo_is_near():
-    index = PhashIndex()
-    index.add(BASE, "a")
-    index.add(BASE, "a")  # the same photo read twice (the overlap) is counted once
+    index, at = PhashIndex(), utcnow()
+    index.add(BASE, "a", at)
+    index.add(BASE, "a", at)  # the same photo read twice (the overlap) is counted once
     assert index.others(BASE, 8) == []
-    index.add(BASE, "b")  # another photo, the same hash: a copy
+    index.add(BASE, "b", at)  # another photo, the same hash: a copy
     assert index.others(BASE, 8) == [BASE]
     lone = "fedcba9876543210"
     index.add(lone, "c")
