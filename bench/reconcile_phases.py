@@ -4,7 +4,7 @@
         [--visits 10000] [--batch 500]
 
 Setup (untimed): a copy of a file ``bench.reconcile --cache`` built (``sqlite_copy``: the
-models' indexes as they are now), the worker's phash index built and frozen. Timed: ``run_once``
+models' indexes as they are now), the worker's phash index built. Timed: ``run_once``
 batch after batch over ``--visits`` visits, inside ``background_checkpoints`` as ``drain`` runs
 them, with the worker's steps (``_load``, ``three_way``, ``run_rules``, ``_write_visits``...),
 its lookups (by statement), the commits and the garbage collector's passes timed by wrapping
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 spent[f"gc generation {info['generation']}"] += time.perf_counter() - started["t"]
 
         session = Session(engine)
-        near_copies.index_for(session)  # built (and frozen) before the clock starts
+        near_copies.index_for(session)  # built before the clock starts
         session.commit()
         real_commit = Session.commit
 

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.db} is missing: build it with python -m bench.reconcile --cache "
                      "--build-only --households 100000 --visits 10000")
     calls = capture(args.db, args.visits)
-    # The captured inputs are long-lived, as a worker's index is (which it freezes): keep full
+    # The captured inputs are long-lived (a worker's are gone after their batch): keep full
     # collections from walking them in the timed passes.
     gc.freeze()
     print(f"captured {len(calls):,} visits from {args.db.name}", file=sys.stderr)

@@ -105,8 +105,8 @@ def _date_valid(yy: int, month: int, day: int, today: dt.date) -> bool:
 
 def _shape(number, prefix: str, label: str) -> tuple[str | None, list[Issue]]:
     """The 16-digit string, or the issues that make it no such string."""
-    if type(number) is str and len(number) == 16 and number.isdigit() and number.isascii():
-        return number, []  # the usual case: nothing to strip, 16 ASCII digits
+    if _is_16_digits(number):
+        return number, []  # the usual case: nothing to strip
     if number is None or (isinstance(number, str) and not number.strip()):
         return None, [Issue(f"{prefix}_missing", f"{label} is empty")]
     text = str(number).strip()
@@ -145,12 +145,9 @@ def check_nik(
     ``nik_birth_date_mismatch``. The birth date is compared on day, month and the two-digit
     year, so the century guess never causes a mismatch.
     """
-    if _is_16_digits(nik):
-        text, issues = nik, []
-    else:
-        text, issues = _shape(nik, "nik", "NIK")
-        if issues:
-            return issues
+    text, issues = _shape(nik, "nik", "NIK")
+    if issues:
+        return issues
     if not region_known(text[:6]):
         issues.append(Issue("nik_region_unknown",
                             "NIK digits 1-6 are not a known kecamatan or province code"))
@@ -180,12 +177,9 @@ def check_kk(no_kk, *, today: dt.date | None = None) -> list[Issue]:
     Codes: ``kk_missing``, ``kk_not_digits``, ``kk_wrong_length``, ``kk_region_unknown``,
     ``kk_date_invalid``, ``kk_date_future``, ``kk_serial_zero``.
     """
-    if _is_16_digits(no_kk):
-        text, issues = no_kk, []
-    else:
-        text, issues = _shape(no_kk, "kk", "KK number")
-        if issues:
-            return issues
+    text, issues = _shape(no_kk, "kk", "KK number")
+    if issues:
+        return issues
     if not region_known(text[:6]):
         issues.append(Issue("kk_region_unknown",
                             "KK digits 1-6 are not a known kecamatan or province code"))

@@ -446,8 +446,9 @@ def stage_changes(
     always_version: bool = False,
     now: dt.datetime | None = None,
 ) -> StagedVersion | None:
-    """Apply ``changes`` to ``record`` (its doc, version and flags, flushed with the session)
-    and return the version to write, or None when nothing changes (see ``apply_changes``)."""
+    """Apply ``changes`` to ``record`` in memory (its doc, version and flags: an ORM record
+    is flushed with the session, the worker writes its own) and return the version to write,
+    or None when nothing changes (see ``apply_changes``)."""
     if not source:
         raise ChangeError("invalid_source", "a change needs a source")
     doc = _copy_doc(record.doc)
@@ -511,8 +512,6 @@ def apply_changes(
     ``invalid_value``, ``member_not_found``, ``member_ambiguous``, ``read_only``,
     ``invalid_source``).
     """
-    if not source:
-        raise ChangeError("invalid_source", "a change needs a source")
     record = session.scalars(
         select(VerifiedRecord)
         .where(VerifiedRecord.household_id == household_id)

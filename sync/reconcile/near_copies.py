@@ -21,7 +21,6 @@ remembered by SHA-256, so none is counted twice. It is built again from scratch 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import threading
 import time
 from array import array
@@ -155,10 +154,5 @@ def index_for(session: Session) -> PhashIndex:
         index = _indexes.get(key)
         if index is None or time.monotonic() - index.built > REBUILD_AFTER:
             index = _indexes[key] = PhashIndex()
-            index.refresh(session)
-            # Hundreds of thousands of long-lived lists: left to the collector, every full
-            # collection would walk them (tens of ms each, a few a batch).
-            gc.freeze()
-        else:
-            index.refresh(session)
+        index.refresh(session)
         return index

@@ -47,7 +47,6 @@ from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
 from sync.models.registry import (
     REGISTRY_SOURCE,
-    Anggota,
     Keluarga,
     KeluargaVersion,
     VerifiedRecord,
@@ -120,6 +119,11 @@ def _chunks(items: list, size: int = 500) -> Iterable[list]:
         yield items[i:i + size]
 
 
+# The tables the worker's Core statements read and write.
+_Vt, _VPt, _Pt = Visit.__table__, VisitPhoto.__table__, Photo.__table__
+_Kt, _KVt, _VRt = Keluarga.__table__, KeluargaVersion.__table__, VerifiedRecord.__table__
+_At = Assignment.__table__
+
 # The worker reads and ends its visits and records through Core statements on these plain
 # objects: ORM objects of the batch would make every query autoflush them and the commit
 # inspect them, which cost more than reconciling.
@@ -185,7 +189,6 @@ def _read_visits(session: Session, uuids: list[str], claimed: bool = True) -> li
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_V = Visit.__table__.c
 _END_VALUES = {
     # processed: every finding of the comparison
     "processed": dict(status=bindparam("b_status"),
@@ -198,13 +201,11 @@ _END_VALUES = {
 }
 # A batch taken from the queue in its own transaction is claimed by the same write.
 _CLAIM_VALUES = dict(claimed_by=bindparam("b_worker"), claimed_at=bindparam("b_claimed_at"),
-                     attempts=_V.attempts + 1)
-_END_VISIT = {(kind, claim): update(Visit.__table__).where(_V.uuid == bindparam("b_uuid"))
+                     attempts=_Vt.c.attempts + 1)
+_END_VISIT = {(kind, claim): update(Visit.__table__).where(_Vt.c.uuid == bindparam("b_uuid"))
               .values(**values, **(_CLAIM_VALUES if claim else {}))
               for kind, values in _END_VALUES.items() for claim in (False, True)}
-_R = VerifiedRecord.__table__.c
-_WRITE_RECORD = update(VerifiedRecord.__table__).where(
-    _R.household_id == bindparam("b_household_id")).values(
+_WRITE_RECORD = update(_VRt).where(_VRt.c.household_id == bindparam("b_household_id")).values(
     doc=bindparam("b_doc"), version=bindparam("b_version"),
     local_changes=bindparam("b_local_changes"), updated_at=bindparam("b_updated_at"))
 
@@ -250,7 +251,7 @@ class _Batch:
     kk_households: dict[str, set[str]]
     photos: dict[str, list[dict]]           # visit uuid -> [{field, sha256, phash}]
     photo_sites: dict[str, list[dict]]      # sha256 -> [{sha256, phash, household_id, visit_uuid}]
-    round_visits: dict[tuple, list[dict]]   # (household, round) -> visits
+    round_visits: dict[tuple, list[dict]]   # (household, round) -> [{uuid, enumerator_id}]
     upstream: dict[str, dict]               # household -> {path: new value}
     previous: dict[str, dict] = dataclasses.field(default_factory=dict)  # visit -> previous
     verifies: dict = dataclasses.field(default_factory=dict)  # (form, version) -> map
@@ -280,11 +281,8 @@ def _in(column):
 # The batch's lookups, built once and on the tables (Core), not the models: a statement made
 # per batch costs more to build and to find in SQLAlchemy's cache than SQLite takes to run it,
 # and rows of ORM statements go through the ORM's loading.
-_Vt, _VPt, _Pt = Visit.__table__, VisitPhoto.__table__, Photo.__table__
-_Kt, _At, _KVt = Keluarga.__table__, Anggota.__table__, KeluargaVersion.__table__
-_RECORDS = (select(*[VerifiedRecord.__table__.c[f] for f in _RECORD_FIELDS])
-            .where(_in(VerifiedRecord.__table__.c.household_id))
-            .order_by(VerifiedRecord.__table__.c.household_id).with_for_update())
+_RECORDS = (select(*[_VRt.c[f] for f in _RECORD_FIELDS]).where(_in(_VRt.c.household_id))
+            .order_by(_VRt.c.household_id).with_for_update())
 _FACTS = select(_Kt.c.id, _Kt.c.kode_kelurahan, _Kt.c.desil, _Kt.c.lat, _Kt.c.lon,
                 _Kt.c.no_kk).where(_in(_Kt.c.id))
 _PHOTOS = (select(_VPt.c.visit_uuid, _VPt.c.field, _VPt.c.sha256, _Pt.c.phash)
@@ -370,11 +368,8 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _
     status = dict(_rows(session, _VISIT_STATUS, several)) if several else {}
     round_visits: dict[tuple, list[dict]] = defaultdict(list)
     for uuid, hid, round_id, enumerator_id in family_visits:
-        st = status.get(uuid, "queued") if count[hid] > 1 else None
-        if st in ("returned", "rejected"):
-            continue
-        round_visits[(hid, round_id)].append(
-            {"uuid": uuid, "enumerator_id": enumerator_id, "status": st})
+        if status.get(uuid) not in ("returned", "rejected"):
+            round_visits[(hid, round_id)].append({"uuid": uuid, "enumerator_id": enumerator_id})
 
     upstream: dict[str, dict] = {}
     behind = {h: r.registry_version for h, r in records.items() if r.upstream_version}
@@ -422,8 +417,8 @@ _PREVIOUS = select(*_PREVIOUS_COLUMNS).where(
     _Vt.c.enumerator_id == bindparam("e"), _Vt.c.started_at < bindparam("hi"),
     _Vt.c.started_at >= bindparam("lo"))
 _PREVIOUS_ANY = select(*_PREVIOUS_COLUMNS).where(
-    _Vt.c.enumerator_id == bindparam("e"), _Vt.c.started_at < bindparam("hi"),
-    _Vt.c.uuid != bindparam("u")).order_by(_Vt.c.started_at.desc()).limit(1)
+    _Vt.c.enumerator_id == bindparam("e"), _Vt.c.started_at < bindparam("hi")
+).order_by(_Vt.c.started_at.desc()).limit(1)
 
 
 def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
@@ -444,17 +439,15 @@ def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
             _PREVIOUS, {"e": enumerator, "lo": first - PREVIOUS_WINDOW, "hi": last}).all()
     found: dict[str, tuple] = {}
     for enumerator, own in by_enumerator.items():
-        rows = sorted(known.get(enumerator, ()), key=lambda r: (r[0], r[1]))
+        rows = sorted(known[enumerator], key=lambda r: (r[0], r[1]))
         starts = [row[0] for row in rows]
         for v in own:
-            i = bisect.bisect_left(starts, v.started_at) - 1
-            while i >= 0 and rows[i][1] == v.uuid:
-                i -= 1
+            i = bisect.bisect_left(starts, v.started_at) - 1  # the last one strictly before
             if i >= 0:
                 found[v.uuid] = rows[i]
                 continue
-            row = session.connection().execute(_PREVIOUS_ANY, {"e": enumerator, "hi": v.started_at,
-                                                  "u": v.uuid}).first()
+            row = session.connection().execute(
+                _PREVIOUS_ANY, {"e": enumerator, "hi": v.started_at}).first()
             if row is not None:
                 found[v.uuid] = row
     return {u: {"uuid": uuid, "started_at": started, "ended_at": ended,
@@ -689,17 +682,16 @@ def _write_finish(session: Session, batch: _Batch, now: dt.datetime,
             values_["status"] = "done"
         order = {h: i for i, h in enumerate(hids)}
         for chunk in _chunks(hids):
-            a = Assignment.__table__.c
-            changed = session.connection().execute(
-                update(Assignment.__table__)
-                .where(a.round_id == round_id, a.household_id.in_(chunk),
-                       a.status.in_(("pending", "visited", "returned")))
+            updated = session.connection().execute(
+                update(_At)
+                .where(_At.c.round_id == round_id, _At.c.household_id.in_(chunk),
+                       _At.c.status.in_(("pending", "visited", "returned")))
                 .values(**values_)
-                .returning(a.enumerator_id, a.household_id)).all()
+                .returning(_At.c.enumerator_id, _At.c.household_id)).all()
             if not blocking:
-                changed.sort(key=lambda r: (order[r[1]], r[0]))
+                updated.sort(key=lambda r: (order[r[1]], r[0]))
                 changes += [feed.Change(u, "assignment", feed.assignment_entity(round_id, h),
-                                        "upsert") for u, h in changed]
+                                        "upsert") for u, h in updated]
     batch.feed += changes
 
 
@@ -797,10 +789,12 @@ def _isolated(session: Session, uuids: list[str] | None, config: Config, now: dt
         return _process(session, uuids, config, now, worker, limit)
     except Exception as exc:  # noqa: BLE001 - isolate the bad visit below
         failure = exc
-    if uuids is None:  # the batch came from the queue: take the same visits again
+    if uuids is None:
+        # The batch came from the queue: take its head again (another worker may have taken
+        # some meanwhile), and try each visit alone, since which one failed is not known.
         with write_transaction(session):
             uuids = next_in_queue(session, limit, now)
-    if len(uuids) == 1:
+    elif len(uuids) == 1:
         return {uuids[0]: _failed(session, uuids[0], config, failure, worker)}
     out: dict[str, str] = {}
     for uuid in uuids:
