@@ -36,12 +36,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Integer, and_, bindparam, column, func, select, text, update, values
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sync import feed
-from sync.db import background_checkpoints, utcnow, write_transaction
+from sync.db import UTCDateTime, background_checkpoints, utcnow, write_transaction
 from sync.ingest import FormCache
 from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
@@ -410,46 +410,50 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
     return sites
 
 
-PREVIOUS_WINDOW = dt.timedelta(days=2)
-_PREVIOUS_COLUMNS = (_Vt.c.started_at, _Vt.c.uuid, _Vt.c.ended_at, _Vt.c.lat, _Vt.c.lon,
-                     _Vt.c.accuracy_m)
-_PREVIOUS = select(*_PREVIOUS_COLUMNS).where(
-    _Vt.c.enumerator_id == bindparam("e"), _Vt.c.started_at < bindparam("hi"),
-    _Vt.c.started_at >= bindparam("lo"))
-_PREVIOUS_ANY = select(*_PREVIOUS_COLUMNS).where(
-    _Vt.c.enumerator_id == bindparam("e"), _Vt.c.started_at < bindparam("hi")
-).order_by(_Vt.c.started_at.desc()).limit(1)
+_PREVIOUS_COLUMNS = (_Vt.c.enumerator_id, _Vt.c.started_at, _Vt.c.uuid, _Vt.c.ended_at,
+                     _Vt.c.lat, _Vt.c.lon, _Vt.c.accuracy_m)
+_Vp = _Vt.alias("p")
+
+
+def _previous_statement(spans: list[tuple]):
+    """The visits each enumerator of ``spans`` (enumerator, first start, last start) made
+    from its last visit before ``first`` up to ``last``: the previous visit of each of its
+    batch's visits is among them, and the batch's own visits are most of them."""
+    w = values(column("e", Integer), column("first", UTCDateTime), column("last", UTCDateTime),
+               name="w").data(spans).cte("w")
+    before_first = (select(func.max(_Vp.c.started_at))
+                    .where(_Vp.c.enumerator_id == w.c.e, _Vp.c.started_at < w.c.first)
+                    .scalar_subquery())
+    return select(*_PREVIOUS_COLUMNS).select_from(w.join(_Vt, and_(
+        _Vt.c.enumerator_id == w.c.e,
+        _Vt.c.started_at >= func.coalesce(before_first, w.c.first),
+        _Vt.c.started_at < w.c.last)))
 
 
 def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
-    """Each visit's previous visit by the same enumerator (by start time), for the batch at
-    once: per enumerator, its visits from ``PREVIOUS_WINDOW`` before its first in the batch;
-    a visit with none there looks further back on its own."""
+    """Each visit's previous visit by the same enumerator (by start time), for the batch in
+    one statement (``_previous_statement``)."""
     by_enumerator: dict[int, list[_Visit]] = defaultdict(list)
     for v in visits:
         if v.started_at is not None:
             by_enumerator[v.enumerator_id].append(v)
     if not by_enumerator:
         return {}
-    known: dict[int, list[tuple]] = {}
-    for enumerator, own in by_enumerator.items():
-        first = min(v.started_at for v in own)
-        last = max(v.started_at for v in own)
-        known[enumerator] = session.connection().execute(
-            _PREVIOUS, {"e": enumerator, "lo": first - PREVIOUS_WINDOW, "hi": last}).all()
+    spans = [(e, min(v.started_at for v in own), max(v.started_at for v in own))
+             for e, own in sorted(by_enumerator.items())]
+    known: dict[int, list[tuple]] = defaultdict(list)
+    conn = session.connection()
+    for chunk in _chunks(spans, 300):  # 3 parameters a span, well under SQLite's limit
+        for row in conn.execute(_previous_statement(chunk)):
+            known[row[0]].append(row[1:])
     found: dict[str, tuple] = {}
     for enumerator, own in by_enumerator.items():
-        rows = sorted(known[enumerator], key=lambda r: (r[0], r[1]))
+        rows = sorted(known.get(enumerator, ()), key=lambda r: (r[0], r[1]))
         starts = [row[0] for row in rows]
         for v in own:
             i = bisect.bisect_left(starts, v.started_at) - 1  # the last one strictly before
             if i >= 0:
                 found[v.uuid] = rows[i]
-                continue
-            row = session.connection().execute(
-                _PREVIOUS_ANY, {"e": enumerator, "hi": v.started_at}).first()
-            if row is not None:
-                found[v.uuid] = row
     return {u: {"uuid": uuid, "started_at": started, "ended_at": ended,
                 "location": ({"lat": lat, "lon": lon, "accuracy_m": acc}
                              if lat is not None else None)}

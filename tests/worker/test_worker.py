@@ -332,3 +332,49 @@ def test_a_failure_logs_where_it_happened_but_no_personal_data(db, located, deli
     assert "Siti" not in caplog.text and "3173014508850053" not in caplog.text
     assert len(records) == 1  # retried at the next run, not in a tight loop
     assert visit_row(db, v["uuid"]).status == "queued"
+
+
+def _moved(v, images, started, ended, dlat=0.0):
+    """The visit at ``started``-``ended`` (Jakarta time), its point ``dlat`` degrees north."""
+    v["started_at"], v["ended_at"] = f"{started}+07:00", f"{ended}+07:00"
+    v["location"] = dict(v["location"], lat=v["location"]["lat"] + dlat)
+    v["answers"]["lokasi"] = dict(v["location"])
+    return v, images
+
+
+def _travel(db, uuid):
+    return [c for c in conflicts(db, uuid) if c.kind == "impossible_travel"]
+
+
+def test_impossible_travel_finds_the_previous_visit_in_an_earlier_batch_and_in_its_own(
+        db, located, deliver, reconcile):
+    # a visit days before (outside any short window), then one far away just after another
+    old = _moved(*located("KLG-A1"), "2026-01-27T09:00:00", "2026-01-27T09:20:00")
+    first = _moved(*located("KLG-A1"), "2026-02-03T09:00:00", "2026-02-03T09:20:00")
+    deliver(old)
+    deliver(first)
+    assert reconcile() == 2
+    far = _moved(*located("KLG-A1"), "2026-02-03T09:25:00", "2026-02-03T09:45:00", dlat=0.9)
+    back = _moved(*located("KLG-A1"), "2026-02-03T09:50:00", "2026-02-03T10:10:00")
+    deliver(far, back)
+    assert reconcile() == 2
+    assert _travel(db, first[0]["uuid"]) == []  # six days after the one before: no hurry
+    # 100 km in 5 minutes from the visit of the earlier batch, and back within the batch
+    (f,), (b,) = _travel(db, far[0]["uuid"]), _travel(db, back[0]["uuid"])
+    assert f.detail["previous_visit_uuid"] == first[0]["uuid"]
+    assert b.detail["previous_visit_uuid"] == far[0]["uuid"]
+
+
+def test_the_previous_visit_is_found_however_long_before(db, located, deliver):
+    from sync.reconcile import worker
+
+    old = _moved(*located("KLG-A1"), "2026-01-13T09:00:00", "2026-01-13T09:20:00")
+    new = _moved(*located("KLG-A1"), "2026-02-03T09:00:00", "2026-02-03T09:20:00")
+    deliver(old, new)
+    db.commit()
+    visits = worker._read_visits(db, [old[0]["uuid"], new[0]["uuid"]], claimed=False)
+    previous = worker._previous_visits(db, visits)
+    assert old[0]["uuid"] not in previous  # the enumerator's first visit
+    assert previous[new[0]["uuid"]]["uuid"] == old[0]["uuid"]
+    assert previous[new[0]["uuid"]]["ended_at"] == dt.datetime(2026, 1, 13, 2, 20,
+                                                                tzinfo=dt.UTC)
