@@ -91,8 +91,16 @@ def _is_16_digits(number) -> bool:
     return type(number) is str and len(number) == 16 and number.isdigit() and number.isascii()
 
 
+# Days of each month in a year that is not a leap year (index 1-12).
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def _date_valid(yy: int, month: int, day: int, today: dt.date) -> bool:
     """``_date(resolve_year(yy, month, day, today), month, day) is not None``, in one call."""
+    if 1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month] and today.year >= 200:
+        # A day every year has (not 29 February), and the resolved year is one dt.date takes
+        # (100-9999): valid whichever century resolve_year picks, so none is worked out.
+        return True
     year = today.year - today.year % 100 + yy
     if (year, month, day) > (today.year, today.month, today.day):
         year -= 100
@@ -145,9 +153,12 @@ def check_nik(
     ``nik_birth_date_mismatch``. The birth date is compared on day, month and the two-digit
     year, so the century guess never causes a mismatch.
     """
-    text, issues = _shape(nik, "nik", "NIK")
-    if issues:
-        return issues
+    if type(nik) is str and len(nik) == 16 and nik.isdigit() and nik.isascii():
+        text, issues = nik, []  # _is_16_digits: the usual NIK, nothing to strip
+    else:
+        text, issues = _shape(nik, "nik", "NIK")
+        if issues:
+            return issues
     if not region_known(text[:6]):
         issues.append(Issue("nik_region_unknown",
                             "NIK digits 1-6 are not a known kecamatan or province code"))

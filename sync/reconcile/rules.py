@@ -285,8 +285,12 @@ def _effective_members(ctx: Context, config: Config, answers: Mapping) -> list[d
     entries = [e for e in entries if _is_mapping(e)] if isinstance(entries, list) else []
     out = []
     selectors = None
-    record_niks = [_nik(m) for m in record]  # match_members, reading the NIKs once
-    for ri, vi in _match(record, record_niks, entries, [_nik(e) for e in entries], config):
+    # match_members, reading the NIKs once (_nik; a text NIK, the usual one, stripped here)
+    record_niks = [(n.strip() or None) if type(n := m.get("nik")) is str else _nik(m)
+                   for m in record]
+    entry_niks = [(n.strip() or None) if type(n := e.get("nik")) is str else _nik(e)
+                  for e in entries]
+    for ri, vi in _match(record, record_niks, entries, entry_niks, config):
         m = dict(record[ri]) if ri is not None else {}
         status = None
         if vi is not None:
@@ -536,8 +540,12 @@ def area_index(path: str | Path = KELURAHAN_GEOJSON) -> dict[str, Any]:
     out = {}
     for feat in data["features"]:
         geom = shape(feat["geometry"])
+        shapely.prepare(geom)  # for _contains_xy, which does not prepare it
         out[feat["properties"]["kode_kemendagri"]] = (geom, prepared.prep(geom))
     return out
+
+
+_contains_xy = shapely.lib.contains_xy  # shapely.contains_xy without its Python wrapper
 
 
 def distance_outside_m(code: str, lat: float, lon: float,
@@ -547,7 +555,10 @@ def distance_outside_m(code: str, lat: float, lon: float,
     if entry is None:
         return None
     geom, prep = entry
-    if shapely.contains_xy(geom, lon, lat):  # inside, off the edge: covered (no Point made)
+    # Inside, off the edge: covered (no Point made). The ufunc itself: shapely.contains_xy's
+    # wrapper (prepare the geometry, threading flags) costs twice the test, and area_index
+    # prepares the geometries once.
+    if _contains_xy(geom, lon, lat):
         return 0.0
     pt = Point(lon, lat)
     if prep.covers(pt):
