@@ -443,15 +443,22 @@ def _entry_status(m: Mapping):
     return m.get("_status", m.get("status_keberadaan"))
 
 
-def _match(record_members, rec_niks, visit_members, vis_niks, config):
-    """``match_members`` given both sides' NIKs (``_nik``), which callers often have."""
+def _pairs_by_nik(rec_niks, vis_niks) -> list[tuple[int, int]] | None:
+    """``_match``'s pairs when every member on both sides has a NIK of their own, the same
+    ones (the usual family: step 1 pairs them all and step 2 has nobody left); else None."""
     n_rec = len(rec_niks)
     if n_rec == len(vis_niks) and None not in rec_niks and None not in vis_niks:
-        # The usual family: every member on both sides has a NIK of their own, the same ones.
-        # Step 1 pairs them all and step 2 has nobody left, so the pairs are known at once.
         pos = {n: j for j, n in enumerate(vis_niks)}
         if len(pos) == n_rec and len(set(rec_niks)) == n_rec and pos.keys() == set(rec_niks):
             return [(i, pos[n]) for i, n in enumerate(rec_niks)]
+    return None
+
+
+def _match(record_members, rec_niks, visit_members, vis_niks, config):
+    """``match_members`` given both sides' NIKs (``_nik``), which callers often have."""
+    pairs = _pairs_by_nik(rec_niks, vis_niks)
+    if pairs is not None:
+        return pairs
     rec_by_nik: dict[str, list[int]] = {}
     vis_by_nik: dict[str, list[int]] = {}
     for i, n in enumerate(rec_niks):
@@ -661,6 +668,12 @@ class _Plan(NamedTuple):
     member_spec: tuple   # ``_member_spec`` of the member fields (empty: members not compared)
     member_keys: tuple   # (record key, generic path) of the member fields, in MEMBER_ORDER
     skipped: tuple[str, ...]
+    # When each member field is one answer key of the entry itself (no group) and the NIK
+    # is one of them: ((answer key, record key, generic path, typer, exact type), ...) in
+    # MEMBER_ORDER, and the NIK's answer key; _members then types a matched member's answers
+    # as it compares them, without _member_for_record's dict. Else ((), None).
+    member_direct: tuple = ()
+    nik_answer: str | None = None
 
 
 _PLANS: dict[tuple, _Plan] = {}
@@ -710,6 +723,12 @@ def _make_plan(verifies: Mapping) -> _Plan:
         runs[-1][3].append(rparts[-1])
         runs[-1][4].append((path, record_typer(path)))
     keys = sorted(set(member_fields.values()), key=MEMBER_ORDER.__getitem__)
+    by_key = {key: answer_key for answer_key, key in member_fields.items()}
+    direct: tuple = ()
+    if (len(by_key) == len(member_fields) and "nik" in by_key
+            and all(len(_parts(a)) == 1 for a in member_fields)):
+        direct = tuple((by_key[k], k, f"{PRESENCE}.{k}", _MEMBER_TYPERS[k],
+                        _EXACT.get(FIELD_TYPES[f"{PRESENCE}.{k}"])) for k in keys)
     family = []
     for aparent, rparent, akeys, rkeys, fields in runs:
         flat = tuple((ak, rk, path, typed, _EXACT.get(FIELD_TYPES[path]))
@@ -721,6 +740,8 @@ def _make_plan(verifies: Mapping) -> _Plan:
         member_spec=_member_spec(member_fields),
         member_keys=tuple((k, f"{PRESENCE}.{k}") for k in keys),
         skipped=tuple(sorted(set(skipped))),
+        member_direct=direct,
+        nik_answer=by_key["nik"] if direct else None,
     )
 
 
@@ -750,7 +771,9 @@ def three_way(
     auto = config.auto_accept
     outcomes: list[FieldOutcome] = []
 
-    # Family fields, in the record's order.
+    # Family fields, in the record's order. ``mixed``: an outcome was decided by _decide (it
+    # may not be confirmed); without any, every outcome is confirmed and none is scanned.
+    mixed = False
     same_base = base is current
     append = outcomes.append
     new, plain, numbers = _tuple_new, _PLAIN, _NUMBERS  # locals in the loop below
@@ -792,6 +815,7 @@ def three_way(
                     append(new(FieldOutcome, (path, path, CONFIRMED, None, b, c, v, False)))
                 else:
                     append(_outcome(path, path, _decide(path, b, c, v, config), b, c, v, auto))
+                    mixed = True
             continue
         cs = _leaves(cnode, keys)
         bs = cs if same_base else _leaves(bnode, keys)
@@ -806,17 +830,21 @@ def three_way(
                 append(_tuple_new(FieldOutcome, (path, path, CONFIRMED, None, b, c, v, False)))
             else:
                 append(_outcome(path, path, _decide(path, b, c, v, config), b, c, v, auto))
+                mixed = True
 
     entries = visit_answers.get(plan.repeat_key) if plan.repeat_key else None
     if isinstance(entries, list) and plan.member_spec:
-        outcomes += _members(base, current, [e if type(e) is dict or isinstance(e, Mapping)
-                                             else {} for e in entries], plan, config)
+        mixed |= _members(base, current, [e if type(e) is dict or isinstance(e, Mapping)
+                                          else {} for e in entries], plan, config, outcomes)
 
+    unconfirmed = [o for o in outcomes if o.outcome != CONFIRMED] if mixed else []
     changes = {}
-    for o in [o for o in outcomes if o.auto_accept]:  # few are: filtered in one pass
-        if o.path not in changes:
+    for o in unconfirmed:  # only proposed outcomes are auto-accepted
+        if o.auto_accept and o.path not in changes:
             changes[o.path] = o.visit_value
-    return Comparison(tuple(outcomes), changes, plan.skipped)
+    comparison = Comparison(tuple(outcomes), changes, plan.skipped)
+    object.__setattr__(comparison, "_unconfirmed_outcomes", unconfirmed)  # its _unconfirmed()
+    return comparison
 
 
 class _WithStatus(Sequence):
@@ -840,26 +868,48 @@ class _WithStatus(Sequence):
 _SELF = object()  # _members' pairing of current with base members when each is itself
 
 
-def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
-    bm = [m for m in (base.get(MEMBERS) or []) if type(m) is dict or isinstance(m, Mapping)]
+def _entry_nik(entry: dict, answer_key: str, spec: tuple) -> str | None:
+    """``_nik(_member_for_record(entry, spec))``, the entry's NIK as a record member's, when
+    the NIK is the entry's own ``answer_key``: a text one without making the member."""
+    n = entry.get(answer_key)
+    if type(n) is str:
+        return n.strip() or None
+    return None if n is None else _nik(_member_for_record(entry, spec))
+
+
+def _members(base, current, entries, plan: _Plan, config, out: list[FieldOutcome]) -> bool:
+    """Append the members' outcomes to ``out``; whether any was decided by _decide (it may
+    not be confirmed)."""
     cm = [m for m in (current.get(MEMBERS) or []) if type(m) is dict or isinstance(m, Mapping)]
+    bm = cm if base is current else [m for m in (base.get(MEMBERS) or [])
+                                     if type(m) is dict or isinstance(m, Mapping)]
     spec = plan.member_spec
-    vm = [_member_for_record(e, spec) for e in entries]
     status = [e.get("status_keberadaan") for e in entries]
-    # Matched with their status, so that two entries alike but for it pair in a fixed way
-    # (only pairing by name reads more than the NIKs: the copies are made when it is needed).
-    vm_status = _WithStatus(vm, status)
-    # _nik of each (a text NIK stripped; the visit's are stripped already), the same as
-    # vm_status's.
+    # _nik of each (a text NIK stripped; the visit's are stripped already).
     cm_niks = [(n.strip() or None) if type(n := m.get("nik")) is str else _nik(m) for m in cm]
-    vm_niks = [n if type(n := m.get("nik")) is str else _nik(m) for m in vm]
+    direct = plan.member_direct
+    cv_pairs = None
+    if direct and all(type(e) is dict for e in entries):
+        # The usual family, every member on both sides with a NIK of their own, the same ones,
+        # is paired from the NIKs alone, and its members' answers are typed as they are
+        # compared (below): the visit's members are not made.
+        nik_key = plan.nik_answer
+        vm_niks = [_entry_nik(e, nik_key, spec) for e in entries]
+        cv_pairs = _pairs_by_nik(cm_niks, vm_niks)
+    if cv_pairs is None:
+        direct = ()
+        vm = [_member_for_record(e, spec) for e in entries]
+        vm_niks = [n if type(n := m.get("nik")) is str else _nik(m) for m in vm]
+        # Matched with their status, so that two entries alike but for it pair in a fixed way
+        # (only pairing by name reads more than the NIKs: the copies are made when needed).
+        vm_status = _WithStatus(vm, status)
+        cv_pairs = _match(cm, cm_niks, vm_status, vm_niks, config)
 
     if bm == cm and None not in cm_niks and len(set(cm_niks)) == len(cm_niks):
         c_to_b = _SELF  # each pairs with itself by its own NIK
     else:
         c_to_b = {c: b for b, c in _match(bm, [_nik(m) for m in bm], cm, cm_niks, config)
                   if b is not None and c is not None}
-    cv_pairs = _match(cm, cm_niks, vm_status, vm_niks, config)
     c_to_v = {c: v for c, v in cv_pairs if c is not None}
     visit_only = [v for c, v in cv_pairs if c is None]
     v_to_b = {}
@@ -874,8 +924,9 @@ def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
 
     gone_codes = config.member_gone_codes
     auto = config.auto_accept
-    fields_out, removals, additions = [], [], []
-    append = fields_out.append
+    removals, additions = [], []
+    mixed = False
+    append = out.append
     member_keys = plan.member_keys
     new, plain, missing = _tuple_new, _PLAIN, _MISSING  # locals in the loop below
     selectors = _selectors(cm_niks)
@@ -893,9 +944,40 @@ def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
             removals.append((0 if sel.startswith(f"{MEMBERS}[NIK=") else 1, -ci,
                              _outcome(sel, PRESENCE, decision, b, dict(c), None, auto)))
             continue
-        v = vm[vj]
         prefix = sel + "."
         same = b is c  # the visit's base is the current record: base values are current ones
+        if direct:  # the entry's answers typed as _member_for_record types them
+            e = entries[vj]
+            for akey, key, g, typed, exact in direct:
+                vv = e.get(akey)
+                if vv is None:
+                    continue
+                t = type(vv)
+                if t is exact:  # already of the field's type: the typer would keep it
+                    if t is str:
+                        vv = vv.strip()
+                        if not vv:
+                            continue
+                elif t is int or t is bool or t is float:  # never blank
+                    vv = typed(vv)
+                    t = type(vv)
+                elif _blank(vv):
+                    continue
+                else:
+                    vv = typed(vv)
+                    t = type(vv)
+                # as in the loop below
+                cv = c.get(key)
+                bv = cv if same else (b.get(key) if b is not None else None)
+                if t is type(cv) and t in plain and vv == cv:  # _decide's first case
+                    append(new(FieldOutcome, (prefix + key, g, CONFIRMED, None, bv, cv, vv,
+                                              False)))
+                else:
+                    append(_outcome(prefix + key, g, _decide(g, bv, cv, vv, config), bv, cv,
+                                    vv, auto))
+                    mixed = True
+            continue
+        v = vm[vj]
         for key, g in member_keys:
             vv = v.get(key, missing)
             if vv is missing:
@@ -908,6 +990,7 @@ def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
             else:
                 append(_outcome(prefix + key, g, _decide(g, bv, cv, vv, config), bv, cv, vv,
                                 auto))
+                mixed = True
     seen_niks = set(cm_niks)
     for vj in visit_only:
         v = vm[vj]
@@ -928,4 +1011,6 @@ def _members(base, current, entries, plan: _Plan, config) -> list[FieldOutcome]:
         additions.append(_outcome(sel, PRESENCE, decision, b and dict(b), None, dict(v), auto))
     additions.sort(key=lambda o: (o.path, _content_key(o.visit_value)))
     removals.sort(key=lambda r: r[:2])
-    return fields_out + [r[2] for r in removals] + additions
+    out += [r[2] for r in removals]
+    out += additions
+    return mixed or bool(removals or additions)
