@@ -1,7 +1,7 @@
 """Where the reconciliation worker's time goes: wall time per step, in µs a visit, no profiler.
 
     .venv/bin/python -m bench.reconcile_phases [--db bench/out/reconcile_1000000_100000_3.db]
-        [--visits 10000] [--batch 500]
+        [--visits 10000] [--batch 500] [--cache-mb N] [--mmap-mb N]
 
 Setup (untimed): a copy of a file ``bench.reconcile --cache`` built (``sqlite_copy``: the
 models' indexes as they are now), the worker's phash index built. Timed: ``run_once``
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, default=DEFAULT_DB)
     parser.add_argument("--visits", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--cache-mb", type=int, help="SQLITE_CACHE_MB (default: the worker's)")
+    parser.add_argument("--mmap-mb", type=int, help="SQLITE_MMAP_MB (default: the worker's)")
     args = parser.parse_args(argv)
     if not args.db.exists():
         parser.error(f"{args.db} is missing: build it with python -m bench.reconcile --cache "
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in STEPS:
         timed(worker, name, name)
     timed(feed, "emit", "feed.emit")
+    timed(near_copies.PhashIndex, "others_of", "PhashIndex.others_of")
+    timed(near_copies.PhashIndex, "refresh", "PhashIndex.refresh")
     names = {id(v): k for k, v in vars(worker).items() if k.isupper() or k[1:].isupper()}
     real_rows = worker._rows
 
@@ -82,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = sqlite_copy(args.db, work / "phases.db")
         engine = create_engine(url, **ENGINE_OPTIONS)
-        configure_engine(engine)
+        configure_engine(engine, **{k: v for k, v in (("cache_mb", args.cache_mb),
+                                                      ("mmap_mb", args.mmap_mb)) if v})
 
         started: dict = {}
 
@@ -105,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 spent["commit"] += time.perf_counter() - t
         Session.commit = commit
         gc.callbacks.append(gc_pass)
+        spent.clear()  # the index build above is not the worker's batches
         done, t0 = 0, time.perf_counter()
         with background_checkpoints(engine):
             while done < args.visits:

@@ -36,12 +36,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import Integer, and_, bindparam, column, func, select, text, update, values
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sync import feed
-from sync.db import UTCDateTime, background_checkpoints, utcnow, write_transaction
+from sync.db import background_checkpoints, utcnow, write_transaction
 from sync.ingest import FormCache
 from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
@@ -398,7 +398,7 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
     if not phashes:
         return sites
     index = index_for(session)
-    near_hashes = {ph: index.others(ph, max_distance) for ph in phashes}
+    near_hashes = index.others_of(phashes, max_distance)
     wanted = sorted({h for hs in near_hashes.values() for h in hs})
     by_hash: dict[str, list[tuple]] = defaultdict(list)
     for sha, other, hid, uuid in _rows(session, _SITES_BY_PHASH, wanted) if wanted else ():
@@ -410,42 +410,36 @@ def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dic
     return sites
 
 
-_PREVIOUS_COLUMNS = (_Vt.c.enumerator_id, _Vt.c.started_at, _Vt.c.uuid, _Vt.c.ended_at,
-                     _Vt.c.lat, _Vt.c.lon, _Vt.c.accuracy_m)
+_PREVIOUS_COLUMNS = (_Vt.c.started_at, _Vt.c.uuid, _Vt.c.ended_at, _Vt.c.lat, _Vt.c.lon,
+                     _Vt.c.accuracy_m)
 _Vp = _Vt.alias("p")
-
-
-def _previous_statement(spans: list[tuple]):
-    """The visits each enumerator of ``spans`` (enumerator, first start, last start) made
-    from its last visit before ``first`` up to ``last``: the previous visit of each of its
-    batch's visits is among them, and the batch's own visits are most of them."""
-    w = values(column("e", Integer), column("first", UTCDateTime), column("last", UTCDateTime),
-               name="w").data(spans).cte("w")
-    before_first = (select(func.max(_Vp.c.started_at))
-                    .where(_Vp.c.enumerator_id == w.c.e, _Vp.c.started_at < w.c.first)
-                    .scalar_subquery())
-    return select(*_PREVIOUS_COLUMNS).select_from(w.join(_Vt, and_(
-        _Vt.c.enumerator_id == w.c.e,
-        _Vt.c.started_at >= func.coalesce(before_first, w.c.first),
-        _Vt.c.started_at < w.c.last)))
+# An enumerator's visits from its last one before ``first`` up to ``last``: the previous visit
+# of each of its visits in the batch is among them, and those visits are most of them.
+_PREVIOUS = select(*_PREVIOUS_COLUMNS).where(
+    _Vt.c.enumerator_id == bindparam("e"),
+    _Vt.c.started_at >= func.coalesce(
+        select(func.max(_Vp.c.started_at))
+        .where(_Vp.c.enumerator_id == bindparam("e"), _Vp.c.started_at < bindparam("first"))
+        .scalar_subquery(), bindparam("first")),
+    _Vt.c.started_at < bindparam("last"))
 
 
 def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
-    """Each visit's previous visit by the same enumerator (by start time), for the batch in
-    one statement (``_previous_statement``)."""
+    """Each visit's previous visit by the same enumerator (by start time): one statement per
+    enumerator of the batch (``_PREVIOUS``). A statement for them all (a VALUES list joined
+    to the visits) cost more to compile each batch than these take to run."""
     by_enumerator: dict[int, list[_Visit]] = defaultdict(list)
     for v in visits:
         if v.started_at is not None:
             by_enumerator[v.enumerator_id].append(v)
     if not by_enumerator:
         return {}
-    spans = [(e, min(v.started_at for v in own), max(v.started_at for v in own))
-             for e, own in sorted(by_enumerator.items())]
-    known: dict[int, list[tuple]] = defaultdict(list)
+    known: dict[int, list[tuple]] = {}
     conn = session.connection()
-    for chunk in _chunks(spans, 300):  # 3 parameters a span, well under SQLite's limit
-        for row in conn.execute(_previous_statement(chunk)):
-            known[row[0]].append(row[1:])
+    for e, own in sorted(by_enumerator.items()):
+        known[e] = conn.execute(_PREVIOUS, {
+            "e": e, "first": min(v.started_at for v in own),
+            "last": max(v.started_at for v in own)}).all()
     found: dict[str, tuple] = {}
     for enumerator, own in by_enumerator.items():
         rows = sorted(known.get(enumerator, ()), key=lambda r: (r[0], r[1]))
@@ -751,7 +745,15 @@ def _process(session: Session, uuids: list[str] | None, config: Config,
     """Reconcile a batch in one write transaction: the claimed visits of ``uuids``, or, with
     ``worker``, the ``limit`` first of the queue (``uuids`` None) or those of ``uuids`` still
     in it, claimed by the same transaction."""
-    with write_transaction(session), _collector_paused():
+    # The collector comes back once the batch's objects are gone with _batch's frame: back
+    # while they lived, its next pass walked them all and moved them to older generations.
+    with _collector_paused():
+        return _batch(session, uuids, config, now, worker, limit)
+
+
+def _batch(session: Session, uuids: list[str] | None, config: Config,
+           now: dt.datetime, worker: str | None, limit: int) -> dict[str, str]:
+    with write_transaction(session):
         if worker is not None:
             uuids = next_in_queue(session, limit if uuids is None else len(uuids), now,
                                   uuids=uuids)

@@ -72,3 +72,49 @@ def test_index_keeps_up_with_new_and_late_photos(db):
     db.commit()
     assert index_for(db).near("9999aaaabbbbcccc", 0) == ["9999aaaabbbbcccc"]
     db.rollback()
+
+
+def _brute_near(stored: list[int], value: int, distance: int) -> set[int]:
+    """Stored hashes within ``distance`` bits of ``value`` and sharing a 16-bit band with it."""
+    def parts(v):
+        return [(v >> s) & 0xFFFF for s in (48, 32, 16, 0)]
+    return {o for o in stored if (o ^ value).bit_count() <= distance
+            and any(a == b for a, b in zip(parts(o), parts(value), strict=True))}
+
+
+def test_the_sorted_arrays_and_the_recent_buckets_find_what_a_full_search_finds():
+    import random
+
+    rng = random.Random(7)
+    base = [rng.getrandbits(64) for _ in range(3000)]
+    # near copies (1 to 6 bits off), exact copies, and hashes sharing a band but far apart
+    stored = base + [b ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for b in base[:300]]
+    stored += base[300:400] + [(b & ~0xFFFF) | rng.getrandbits(16) for b in base[400:500]]
+    index = PhashIndex()
+    for i, v in enumerate(stored[:3000]):
+        index.add(f"{v:016x}", f"a{i}", bucket=False)
+    index._merge(force=True)  # the first 3,000 in the arrays, the rest in buckets
+    for i, v in enumerate(stored[3000:]):
+        index.add(f"{v:016x}", f"b{i}")
+    assert len(index.sorted) == 3000 and len(index.pending) == len(stored) - 3000
+    asked = base[:600] + [rng.getrandbits(64) for _ in range(50)]
+    names = [f"{v:016x}" for v in asked]
+    for distance in (0, 2, 3, 8):
+        others = index.others_of(names, distance)
+        for name, value in zip(names, asked, strict=True):
+            near = _brute_near(stored, value, distance)
+            assert index.near(name, distance) == sorted(f"{v:016x}" for v in near)
+            alone = near == {value} and stored.count(value) == 1
+            assert others[name] == ([] if alone else sorted(f"{v:016x}" for v in near))
+
+
+def test_enough_recent_hashes_join_the_arrays():
+    index = PhashIndex()
+    values = [f"{i * 7919:016x}" for i in range(1, 1101)]
+    for i, ph in enumerate(values):
+        index.add(ph, str(i))
+    index._merge()  # more than 1,000 recent ones and no arrays yet: merged
+    assert len(index.sorted) == 1100 and len(index.pending) == 0
+    assert index.by_band[0] == {}
+    assert index.near(values[5], 0) == [values[5]]
+    assert index.others(values[5], 0) == []
