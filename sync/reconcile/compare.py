@@ -325,28 +325,33 @@ _MEMBER_KEEP = {**_MEMBER_EXACT, **dict.fromkeys(_MEMBER_TEXT, str)}
 def overlay_member(member: dict, entry: Mapping) -> dict:
     """``member`` with each answer of a visit entry that is not None or "" set over it,
     typed as ``to_record_value`` types it (other keys kept as they are); returns ``member``."""
-    keep = _MEMBER_KEEP
     for k, val in entry.items():
-        t = type(val)
-        if t is keep.get(k):  # already of the field's type: the typer would keep it
-            if t is str:
-                if val:
-                    member[k] = val.strip() or None
-            else:
-                member[k] = val
-        elif t is str:  # blank when it strips to nothing
-            if not val:
-                continue
-            if k in _MEMBER_TEXT:
-                member[k] = val.strip() or None
-            else:
-                member[k] = _MEMBER_TYPERS.get(k, _as_is)(val) if val.strip() else None
-        elif t in _NUMBERS:  # never blank; kept as is when already of the field's type
-            typed = _MEMBER_TYPERS.get(k)
-            member[k] = val if typed is None or t is _MEMBER_EXACT.get(k) else typed(val)
-        elif val is not None and val != "":
-            member[k] = None if _blank(val) else _MEMBER_TYPERS.get(k, _as_is)(val)
+        v = overlaid_value(k, val, _MISSING)
+        if v is not _MISSING:
+            member[k] = v
     return member
+
+
+def overlaid_value(key: str, val, default):
+    """What ``overlay_member`` leaves at ``key`` of a member given the entry's answer ``val``
+    there; ``default`` (the member's own value) when it leaves the member's."""
+    t = type(val)
+    if t is _MEMBER_KEEP.get(key):  # already of the field's type: the typer would keep it
+        if t is str:
+            return (val.strip() or None) if val else default
+        return val
+    if t is str:  # blank when it strips to nothing
+        if not val:
+            return default
+        if key in _MEMBER_TEXT:
+            return val.strip() or None
+        return _MEMBER_TYPERS.get(key, _as_is)(val) if val.strip() else None
+    if t in _NUMBERS:  # never blank; kept as is when already of the field's type
+        typed = _MEMBER_TYPERS.get(key)
+        return val if typed is None or t is _MEMBER_EXACT.get(key) else typed(val)
+    if val is not None and val != "":
+        return None if _blank(val) else _MEMBER_TYPERS.get(key, _as_is)(val)
+    return default
 
 
 def member_for_record(entry: Mapping, member_fields: Mapping[str, str]) -> dict:
@@ -447,6 +452,10 @@ def _pairs_by_nik(rec_niks, vis_niks) -> list[tuple[int, int]] | None:
     """``_match``'s pairs when every member on both sides has a NIK of their own, the same
     ones (the usual family: step 1 pairs them all and step 2 has nobody left); else None."""
     n_rec = len(rec_niks)
+    if rec_niks == vis_niks:  # the same members in the same order, most often
+        if None not in rec_niks and len(set(rec_niks)) == n_rec:
+            return [(i, i) for i in range(n_rec)]
+        return None
     if n_rec == len(vis_niks) and None not in rec_niks and None not in vis_niks:
         pos = {n: j for j, n in enumerate(vis_niks)}
         if len(pos) == n_rec and len(set(rec_niks)) == n_rec and pos.keys() == set(rec_niks):

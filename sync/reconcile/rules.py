@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import shapely
 from shapely import prepared
@@ -35,6 +35,7 @@ from sync.reconcile.compare import (
     _nik,  # reads once for both
     _selectors,
     generic_path,
+    overlaid_value,
     overlay_member,
     to_record_value,
 )
@@ -186,8 +187,22 @@ def effective_members(ctx: Context, config: Config) -> list[dict]:
     """The family's members as the visit leaves them: record members overlaid with the
     matched visit entry's answers, visit-only entries, and record members the visit does not
     list; each with ``_status`` (item 404, None when unknown) and ``_selector`` (a path).
-    Within ``run_rules`` it is worked out once and shared by the rules (which only read it)."""
+    The rules read the fields they need of it (``_Person``), worked out once a run."""
     return list(_derived(ctx, config).members())
+
+
+class _Person(NamedTuple):
+    """What the rules read of a member as the visit leaves it: its ``effective_members`` dict
+    at ``nik``, ``jenis_kelamin``, ``tanggal_lahir``, ``pekerjaan``, ``_status`` and
+    ``_selector``, without copying and overlaying every field (a rule reading another field
+    adds it here)."""
+
+    nik: Any
+    sex: Any
+    birth: Any
+    job: Any
+    status: Any
+    selector: str
 
 
 _UNSET = object()
@@ -199,7 +214,7 @@ class _Derived:
     on its own makes its own. Cheap values are read at once, the others when first asked."""
 
     __slots__ = ("ctx", "config", "answers", "facts", "household_id", "result", "_values",
-                 "_members", "_aid", "_registry_aid", "_point", "_today")
+                 "_members", "_people", "_aid", "_registry_aid", "_point", "_today")
 
     def __init__(self, ctx: Context, config: Config):
         self.ctx, self.config = ctx, config
@@ -211,7 +226,8 @@ class _Derived:
         # the visit's result code (hasil_kunjungan), None unless an int
         self.result = r if isinstance(r, int) and not isinstance(r, bool) else None
         self._values: dict[str, Any] = {}
-        self._members = self._aid = self._registry_aid = self._point = self._today = _UNSET
+        self._members = self._people = self._aid = self._registry_aid = _UNSET
+        self._point = self._today = _UNSET
 
     def value(self, path: str):
         """The visit's answer at ``path`` when it gave one, else the current record's."""
@@ -221,10 +237,17 @@ class _Derived:
         return v
 
     def members(self) -> list[dict]:
-        """``effective_members`` (not to be changed: every rule of the run reads it)."""
+        """``effective_members`` (not to be changed)."""
         if self._members is _UNSET:
             self._members = _effective_members(self.ctx, self.config, self.answers)
         return self._members
+
+    def people(self) -> list[_Person]:
+        """``effective_members`` as the rules read them (not to be changed: every rule of
+        the run reads it)."""
+        if self._people is _UNSET:
+            self._people = _effective_people(self.ctx, self.config, self.answers)
+        return self._people
 
     def aid(self) -> list[str]:
         """``active_aid`` (not to be changed)."""
@@ -279,18 +302,33 @@ def _derived(ctx: Context, config: Config) -> _Derived:
     return _Derived(ctx, config)
 
 
-def _effective_members(ctx: Context, config: Config, answers: Mapping) -> list[dict]:
-    record = [m for m in (ctx.record.get(MEMBERS) or []) if _is_mapping(m)]
+def _pairing(ctx: Context, config: Config, answers: Mapping) -> tuple:
+    """(record members, visit entries, match_members' pairs, the record members' selectors
+    or None when no record member is paired) of ``effective_members``."""
+    record = [m for m in (ctx.record.get(MEMBERS) or []) if type(m) is dict or _is_mapping(m)]
     entries = answers.get(MEMBERS)  # the visit's entries, answers being ctx.answers
-    entries = [e for e in entries if _is_mapping(e)] if isinstance(entries, list) else []
-    out = []
-    selectors = None
+    entries = ([e for e in entries if type(e) is dict or _is_mapping(e)]
+               if isinstance(entries, list) else [])
     # match_members, reading the NIKs once (_nik; a text NIK, the usual one, stripped here)
     record_niks = [(n.strip() or None) if type(n := m.get("nik")) is str else _nik(m)
                    for m in record]
     entry_niks = [(n.strip() or None) if type(n := e.get("nik")) is str else _nik(e)
                   for e in entries]
-    for ri, vi in _match(record, record_niks, entries, entry_niks, config):
+    pairs = _match(record, record_niks, entries, entry_niks, config)
+    # member_selectors(record)
+    selectors = _selectors(record_niks) if record else None
+    return record, entries, pairs, selectors
+
+
+def _visit_selector(nik) -> str:
+    """The selector of a member only the visit lists, by its (overlaid) NIK."""
+    return f"{MEMBERS}[NIK={nik}]" if nik else f"{MEMBERS}[+]"
+
+
+def _effective_members(ctx: Context, config: Config, answers: Mapping) -> list[dict]:
+    record, entries, pairs, selectors = _pairing(ctx, config, answers)
+    out = []
+    for ri, vi in pairs:
         m = dict(record[ri]) if ri is not None else {}
         status = None
         if vi is not None:
@@ -298,14 +336,37 @@ def _effective_members(ctx: Context, config: Config, answers: Mapping) -> list[d
             overlay_member(m, entry)
             status = entry.get("status_keberadaan")
         m["_status"] = status
-        if ri is not None:
-            if selectors is None:
-                selectors = _selectors(record_niks)  # member_selectors(record)
-            m["_selector"] = selectors[ri]
-        else:
-            nik = m.get("nik")
-            m["_selector"] = f"{MEMBERS}[NIK={nik}]" if nik else f"{MEMBERS}[+]"
+        m["_selector"] = selectors[ri] if ri is not None else _visit_selector(m.get("nik"))
         out.append(m)
+    return out
+
+
+_NO_MEMBER: Mapping = {}  # the record side of a member only the visit lists
+
+
+def _effective_people(ctx: Context, config: Config, answers: Mapping) -> list[_Person]:
+    """``_effective_members`` at the keys of ``_Person``: each of them overlaid as
+    ``overlay_member`` overlays it (``overlaid_value``), the other fields not read."""
+    record, entries, pairs, selectors = _pairing(ctx, config, answers)
+    out = []
+    for ri, vi in pairs:
+        rec = record[ri] if ri is not None else _NO_MEMBER
+        nik, sex = rec.get("nik"), rec.get("jenis_kelamin")
+        birth, job = rec.get("tanggal_lahir"), rec.get("pekerjaan")
+        status = None
+        if vi is not None:
+            entry = entries[vi]
+            if (v := entry.get("nik", _UNSET)) is not _UNSET:
+                nik = overlaid_value("nik", v, nik)
+            if (v := entry.get("jenis_kelamin", _UNSET)) is not _UNSET:
+                sex = overlaid_value("jenis_kelamin", v, sex)
+            if (v := entry.get("tanggal_lahir", _UNSET)) is not _UNSET:
+                birth = overlaid_value("tanggal_lahir", v, birth)
+            if (v := entry.get("pekerjaan", _UNSET)) is not _UNSET:
+                job = overlaid_value("pekerjaan", v, job)
+            status = entry.get("status_keberadaan")
+        out.append(_Person(nik, sex, birth, job, status,
+                           selectors[ri] if ri is not None else _visit_selector(nik)))
     return out
 
 
@@ -352,14 +413,14 @@ def invalid_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     d = _derived(ctx, config)
     today = d.today()
     out = []
-    for m in d.members():
-        birth = m.get("tanggal_lahir")
+    for m in d.people():
+        birth = m.birth
         try:
-            issues = check_nik(m.get("nik"), sex=m.get("jenis_kelamin"),
+            issues = check_nik(m.nik, sex=m.sex,
                                birth_date=birth if isinstance(birth, str) and birth else None,
                                today=today)
         except ValueError:  # a birth date that is no date
-            issues = check_nik(m.get("nik"), sex=m.get("jenis_kelamin"), today=today)
+            issues = check_nik(m.nik, sex=m.sex, today=today)
         if not issues:
             continue
         codes = [i.code for i in issues]
@@ -368,7 +429,7 @@ def invalid_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
                                   else "invalid_identity", "hard")
         out.append(draft("invalid_identity", config,
                          "; ".join(i.message for i in issues), severity=sev,
-                         field=f"{m['_selector']}.nik", visit_value=m.get("nik"), codes=codes))
+                         field=f"{m.selector}.nik", visit_value=m.nik, codes=codes))
     kk = d.value("no_kk")
     issues = check_kk(kk, today=today)
     if issues:
@@ -383,13 +444,13 @@ def duplicate_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     hid = d.household_id
     out = []
     seen: dict[str, int] = {}
-    members = d.members()
+    members = d.people()
     for m in members:
-        if m.get("nik"):
-            seen[m["nik"]] = seen.get(m["nik"], 0) + 1
+        if m.nik:
+            seen[m.nik] = seen.get(m.nik, 0) + 1
     reported = set()
     for m in members:
-        nik = m.get("nik")
+        nik = m.nik
         if not nik or nik in reported:
             continue
         reported.add(nik)
@@ -397,13 +458,13 @@ def duplicate_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
         if others:
             out.append(draft("duplicate_identity", config,
                              f"the NIK is also registered in {len(others)} other families",
-                             field=f"{m['_selector']}.nik", visit_value=nik,
+                             field=f"{m.selector}.nik", visit_value=nik,
                              registry_value=others, other_household_ids=others,
                              code="nik_other_family"))
         if seen[nik] > 1:
             out.append(draft("duplicate_identity", config,
                              f"the same NIK is on {seen[nik]} members of this family",
-                             field=f"{m['_selector']}.nik", visit_value=nik,
+                             field=f"{m.selector}.nik", visit_value=nik,
                              code="nik_duplicate_in_family"))
     kk = d.value("no_kk")
     if kk:
@@ -417,7 +478,7 @@ def duplicate_identity(ctx: Context, config: Config = DEFAULT) -> list[dict]:
 
 
 def _members_with_status(ctx: Context, codes: Collection[int], config: Config):
-    return [m for m in _derived(ctx, config).members() if m.get("_status") in codes]
+    return [m for m in _derived(ctx, config).people() if m.status in codes]
 
 
 def deceased_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]:
@@ -429,7 +490,7 @@ def deceased_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]
         return []
     return [draft("deceased_receiving_aid", config,
                   f"a member died while the family receives {', '.join(aid)}",
-                  field=m["_selector"], visit_value=m["_status"], registry_value=aid,
+                  field=m.selector, visit_value=m.status, registry_value=aid,
                   programs=aid)
             for m in _members_with_status(ctx, config.member_died_codes, config)]
 
@@ -443,7 +504,7 @@ def moved_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]:
         return []
     out = [draft("moved_receiving_aid", config,
                  f"a member moved away while the family receives {', '.join(aid)}",
-                 field=m["_selector"], visit_value=m["_status"], registry_value=aid,
+                 field=m.selector, visit_value=m.status, registry_value=aid,
                  programs=aid)
            for m in _members_with_status(ctx, config.member_moved_codes, config)]
     if d.result in config.family_moved_codes:
@@ -454,8 +515,8 @@ def moved_receiving_aid(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     return out
 
 
-def _present(m: Mapping, config: Config) -> bool:
-    return m.get("_status") not in config.member_gone_codes
+def _present(m: _Person, config: Config) -> bool:
+    return m.status not in config.member_gone_codes
 
 
 def inclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
@@ -483,11 +544,11 @@ def inclusion_error(ctx: Context, config: Config = DEFAULT) -> list[dict]:
         out.append(draft("inclusion_error", config, msg + "owns a car", field="aset.mobil",
                          visit_value=True, registry_value=ctx.record.get("aset", {}).get("mobil"),
                          reason="car", programs=aid))
-    for m in d.members():
-        if _present(m, config) and m.get("pekerjaan") == PEKERJAAN_PNS:
+    for m in d.people():
+        if _present(m, config) and m.job == PEKERJAAN_PNS:
             out.append(draft("inclusion_error", config,
                              msg + "a member works as PNS/TNI/Polri/BUMN/BUMD",
-                             field=f"{m['_selector']}.pekerjaan", visit_value=PEKERJAAN_PNS,
+                             field=f"{m.selector}.pekerjaan", visit_value=PEKERJAAN_PNS,
                              reason="pns", programs=aid))
     bottled = d.value("rumah.air_minum") == 1
     eks = d.answers.get("eksklusi")
