@@ -293,3 +293,29 @@ def test_plain_verifies_map_is_accepted(record, answers, form):
     answers["rumah"]["atap"] = 3
     cmp = three_way(record, record, answers, {"rumah.atap": "rumah.atap"})
     assert [(o.path, o.outcome) for o in cmp.outcomes] == [("rumah.atap", PROPOSED)]
+
+
+_ODD = [None, "", "  ", " Budi ", "3", 3, 3.0, True, 1, [], "1980-01-02 ", " 3173010201800001 "]
+
+
+@pytest.mark.parametrize("key", ["nik", "nama", "tanggal_lahir", "hubungan", "disabilitas"])
+def test_members_paired_by_nik_compare_as_the_member_dicts_do(record, answers, form, key,
+                                                              monkeypatch):
+    # A family whose members all pair by NIK is compared from the entries themselves (the
+    # plan's member_direct); without it, from _member_for_record's dicts. The same outcomes.
+    from sync.reconcile import compare
+
+    for val in _ODD:
+        visit = copy.deepcopy(answers)
+        visit["anggota"][0][key] = val
+        base = copy.deepcopy(record)
+        base["anggota"][1]["nama"] = "Someone Else"
+        for b in (None, base):
+            direct = three_way(b, record, visit, form)
+            with monkeypatch.context() as m:
+                plan = compare._plan(verifies_map(form))
+                m.setattr(compare, "_plan", lambda _v, p=plan: p._replace(member_direct=()))
+                dicts = three_way(b, record, visit, form)
+            assert repr(direct.outcomes) == repr(dicts.outcomes), (key, val)
+            assert direct.changes_to_apply == dicts.changes_to_apply
+            assert direct.changed_fields == dicts.changed_fields

@@ -317,3 +317,27 @@ def test_rules_do_not_mutate_their_inputs():
     first = run_rules(ctx_for(rec, visit=v))
     assert run_rules(ctx_for(rec, visit=v)) == first
     assert (rec, v) == snapshot
+
+
+_ODD_ANSWERS = [None, "", "  ", " 3173014506900002 ", 3173014506900002, "P ", " L", 1, 0, True,
+                2.0, "5", " 5 ", "x", [], {}, "1990-06-05", " 1990-06-05 "]
+
+
+@pytest.mark.parametrize("key", ["nik", "jenis_kelamin", "tanggal_lahir", "pekerjaan"])
+def test_the_rules_view_of_members_is_effective_members_at_its_keys(key):
+    # _effective_people overlays only the fields the rules read (overlaid_value); it must
+    # agree with effective_members (overlay_member over every field) whatever the answer.
+    for val in _ODD_ANSWERS:
+        rec = family()
+        v = visit_from(rec)
+        entries = v["answers"]["anggota"]
+        entries[0][key] = val
+        entries[-1].pop(key, None)
+        v["answers"]["anggota"].append({"nik": "3173010101900009", "nama": "Baru", key: val,
+                                        "status_keberadaan": 1})
+        ctx = ctx_for(rec, visit=v)
+        members = r.effective_members(ctx, Config())
+        people = r._effective_people(ctx, Config(), ctx.answers)
+        expected = [(m.get("nik"), m.get("jenis_kelamin"), m.get("tanggal_lahir"),
+                     m.get("pekerjaan"), m["_status"], m["_selector"]) for m in members]
+        assert repr(expected) == repr([tuple(p) for p in people]), (key, val)  # types too
