@@ -61,6 +61,33 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
 
+    # On SQLite each of the two steps above and SQLite's string conversion below them is a
+    # Python call per value: one function does both, writing and reading SQLAlchemy's own
+    # format (``2026-02-03 02:00:00.000000``), for the worker's thousands of values a batch.
+    def bind_processor(self, dialect):
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value):
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime: give a timezone-aware value")
+            return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return process
+
+    def result_processor(self, dialect, coltype):
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        parse, utc = dt.datetime.fromisoformat, dt.UTC
+
+        def process(value):
+            if value is None:
+                return None
+            value = parse(value)
+            return value.replace(tzinfo=utc) if value.tzinfo is None else value.astimezone(utc)
+        return process
+
 
 # A JSON document column: JSONB on PostgreSQL, JSON text on SQLite.
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")

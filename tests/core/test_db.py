@@ -27,6 +27,28 @@ def test_naive_timestamps_are_refused():
         UTCDateTime().process_bind_param(dt.datetime(2026, 1, 1), sa.create_engine("sqlite://").dialect)
 
 
+def test_sqlite_stores_timestamps_in_sqlalchemys_format_and_compares_them_as_text():
+    table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("at", UTCDateTime))
+    engine = sa.create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    wib = dt.timezone(dt.timedelta(hours=7))
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"at": dt.datetime(2026, 2, 3, 9, 0, 5, 12, tzinfo=wib)},
+                                      {"at": dt.datetime(2026, 2, 3, 2, 0, tzinfo=dt.UTC)},
+                                      {"at": None}])
+        assert conn.exec_driver_sql("SELECT at FROM t ORDER BY id").scalars().all() == [
+            "2026-02-03 02:00:05.000012", "2026-02-03 02:00:00.000000", None]
+        assert conn.execute(sa.select(table.c.at).order_by(table.c.id)).scalars().all() == [
+            dt.datetime(2026, 2, 3, 2, 0, 5, 12, tzinfo=dt.UTC),
+            dt.datetime(2026, 2, 3, 2, 0, tzinfo=dt.UTC), None]
+        later = sa.select(table.c.id).where(table.c.at > dt.datetime(2026, 2, 3, 9, 0, 1,
+                                                                       tzinfo=wib))
+        assert conn.execute(later).scalars().all() == [1]
+        with pytest.raises(sa.exc.StatementError, match="naive"):
+            conn.execute(table.insert(), {"at": dt.datetime(2026, 1, 1)})
+
+
 def test_write_transaction_takes_the_sqlite_write_lock_up_front(app, make_user):
     if db.engine.dialect.name != "sqlite":
         pytest.skip("BEGIN IMMEDIATE is SQLite's")
