@@ -811,7 +811,12 @@ def three_way(
                 else:
                     v = typed(v)
                 c = cnode.get(key)
-                if c is not None and type(c) not in numbers and _blank(c):
+                if c is None or type(c) in numbers:
+                    pass
+                elif type(c) is str:  # _blank of text, without the call
+                    if not c.strip():
+                        c = None
+                elif _blank(c):
                     c = None
                 if same_base:
                     b = c

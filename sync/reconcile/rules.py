@@ -674,12 +674,15 @@ def photo_reused(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     hid, uuid = _derived(ctx, config).household_id, ctx.visit.get("uuid")
     out = []
     for photo in ctx.visit.get("photos") or ():
-        sha = photo.get("sha256") if _is_mapping(photo) else None
+        sha = photo.get("sha256") if type(photo) is dict or _is_mapping(photo) else None
         if not sha:
             continue
         ph = photo.get("phash") or ctx.photo_phashes.get(sha)
+        found = ctx.photo_lookup(sha, ph)
+        if not found:
+            continue
         exact, similar = set(), {}
-        for other in ctx.photo_lookup(sha, ph) or ():
+        for other in found:
             if other.get("household_id") == hid or (uuid and other.get("visit_uuid") == uuid):
                 continue
             if other.get("sha256") == sha:
@@ -692,6 +695,8 @@ def photo_reused(ctx: Context, config: Config = DEFAULT) -> list[dict]:
                 if d <= config.phash_max_distance:
                     oh = other.get("household_id")
                     similar[oh] = min(d, similar.get(oh, d))
+        if not exact and not similar:  # the usual photo: seen at this family only
+            continue
         similar = {h: d for h, d in similar.items() if h not in exact}
         if exact:
             ids = sorted(exact, key=str)
