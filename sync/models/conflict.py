@@ -34,8 +34,9 @@ class Conflict(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[str] = mapped_column(ForeignKey("keluarga.id", ondelete="CASCADE"))
+    # Found by the unique (visit_uuid, key) index: a second index of it only cost inserts.
     visit_uuid: Mapped[str | None] = mapped_column(
-        ForeignKey("visits.uuid", ondelete="CASCADE"), index=True)
+        ForeignKey("visits.uuid", ondelete="CASCADE"))
     round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id", ondelete="SET NULL"))
     kecamatan: Mapped[str] = mapped_column(String(8))
     kelurahan: Mapped[str] = mapped_column(String(13))

@@ -79,9 +79,11 @@ class Keluarga(Base):
     """A family as the latest extract delivered it (typed); history is in ``keluarga_versions``."""
 
     __tablename__ = "keluarga"
+    # With the id: the worker's KK-number lookups (which families hold it) need no table read.
+    __table_args__ = (Index("ix_keluarga_no_kk_id", "no_kk", "id"),)
 
     id: Mapped[str] = _f("id_keluarga", String(64), primary_key=True)
-    no_kk: Mapped[str | None] = _f("no_kk", String(32), index=True)
+    no_kk: Mapped[str | None] = _f("no_kk", String(32))
     kode_kelurahan: Mapped[str] = _f(
         "kode_kelurahan", String(13), ForeignKey("areas.code"), index=True
     )
