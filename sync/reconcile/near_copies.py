@@ -7,8 +7,9 @@ four 16-bit bands, every hash sorted by that band's value (numpy arrays, with wh
 value's run starts), so that a whole batch's hashes find the hashes sharing a band with them in
 a few vector operations (about 4 µs a photo for 300,000 stored). That is 40 bytes a photo
 (the four sorted copies and the list they are made from) and 2 MB of run starts: 14 MB
-measured for 300,000 photos, about 400 MB for 10 million. Photos added since the arrays were made wait in dict buckets
-(band value -> hashes), searched in Python, until there are enough to make the arrays again.
+measured for 300,000 photos, about 400 MB for 10 million. Photos added since the arrays were
+made wait in dict buckets (band value -> hashes), searched in Python, until there are enough
+to make the arrays again.
 It asks the database only for the hashes within the distance the rule accepts. Any two hashes
 at most 3 bits apart share a band.
 
