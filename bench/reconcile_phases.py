@@ -81,6 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             spent["  lookup " + names.get(id(stmt), "?")] += time.perf_counter() - t
     worker._rows = rows
+    real_raw_rows = worker._raw_rows
+
+    def raw_rows(session, sql, ids):
+        t = time.perf_counter()
+        try:
+            return real_raw_rows(session, sql, ids)
+        finally:
+            spent["  lookup " + names.get(id(sql), "?")] += time.perf_counter() - t
+    worker._raw_rows = raw_rows
 
     work = Path(tempfile.mkdtemp(prefix="phases-", dir=ROOT / "bench" / "out"))
     try:
