@@ -622,6 +622,11 @@ class Comparison:
         return {o.path: o.visit_value for o in self._unconfirmed() if o.outcome == PROPOSED}
 
     @property
+    def concurrent_values(self) -> dict[str, Any]:
+        """The visit's value of each field that changed on the record since its base."""
+        return {o.path: o.visit_value for o in self._unconfirmed() if o.outcome == CONCURRENT}
+
+    @property
     def changed_fields(self) -> list[str]:
         """Paths the visit would change: proposed and concurrent (for ``upstream_changed``)."""
         return [o.path for o in self._unconfirmed()]

@@ -595,8 +595,7 @@ def _reconcile(session: Session, visit: _Visit, batch: _Batch, config: Config,
     visit.comparison = {  # paths are strings: only the values need making plain
         "confirmed": [o.path for o in cmp.outcomes if o.outcome == "confirmed"],
         "proposed": _jsonable(cmp.proposed_changes),
-        "concurrent": _jsonable({o.path: o.visit_value for o in cmp.outcomes
-                                 if o.outcome == "concurrent_update"}),
+        "concurrent": _jsonable(cmp.concurrent_values),
         "applied": _jsonable(applied), "skipped": list(cmp.skipped),
         "base_version": base_version,
     }

@@ -126,7 +126,10 @@ def test_a_record_changed_since_the_base_is_a_concurrent_update(db, located, del
     [c] = [c for c in conflicts(db) if c.field == "rumah.lantai" and c.kind != "exclusion_error"]
     assert (c.kind, c.severity) == ("concurrent_update", "hard")
     assert (c.base_value, c.registry_value, c.visit_value) == (6, 2, 8)
-    assert visit_row(db, v["uuid"]).status == "needs_review"
+    row = visit_row(db, v["uuid"])
+    assert row.status == "needs_review"
+    assert row.comparison["concurrent"] == {"rumah.lantai": 8}
+    assert "rumah.lantai" not in row.comparison["confirmed"]
 
 
 def test_a_visit_that_did_not_see_a_change_is_a_soft_concurrent_update(db, located, deliver,
