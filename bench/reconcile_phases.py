@@ -72,24 +72,21 @@ def main(argv: list[str] | None = None) -> int:
     timed(near_copies.PhashIndex, "others_of", "PhashIndex.others_of")
     timed(near_copies.PhashIndex, "refresh", "PhashIndex.refresh")
     names = {id(v): k for k, v in vars(worker).items() if k.isupper() or k[1:].isupper()}
-    real_rows = worker._rows
 
-    def rows(session, stmt, ids):
-        t = time.perf_counter()
-        try:
-            return real_rows(session, stmt, ids)
-        finally:
-            spent["  lookup " + names.get(id(stmt), "?")] += time.perf_counter() - t
-    worker._rows = rows
-    real_raw_rows = worker._raw_rows
+    def by_statement(name: str) -> None:
+        """Time ``worker.<name>(session, statement, ids)`` under the statement's name."""
+        real = getattr(worker, name)
 
-    def raw_rows(session, sql, ids):
-        t = time.perf_counter()
-        try:
-            return real_raw_rows(session, sql, ids)
-        finally:
-            spent["  lookup " + names.get(id(sql), "?")] += time.perf_counter() - t
-    worker._raw_rows = raw_rows
+        def wrapper(session, stmt, ids):
+            t = time.perf_counter()
+            try:
+                return real(session, stmt, ids)
+            finally:
+                spent["  lookup " + names.get(id(stmt), "?")] += time.perf_counter() - t
+        setattr(worker, name, wrapper)
+
+    by_statement("_rows")
+    by_statement("_raw_rows")  # the driver SQL lookups (NIK and KK holders, shared photos)
 
     work = Path(tempfile.mkdtemp(prefix="phases-", dir=ROOT / "bench" / "out"))
     try:

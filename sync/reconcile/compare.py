@@ -799,6 +799,8 @@ def three_way(
         bnode = cnode if same_base else _node(base, record_parent)
         if type(answers) is dict and type(cnode) is dict and type(bnode) is dict:
             # Plain dicts (always, from the worker): the loop below with _leaves inlined.
+            # Its typing of an answer is repeated in _members (direct): a call per field
+            # would cost more than the comparison; change both together.
             for akey, key, path, typed, exact in flat:
                 v = answers.get(akey)
                 if v is None:
@@ -966,6 +968,7 @@ def _members(base, current, entries, plan: _Plan, config, out: list[FieldOutcome
         prefix = sel + "."
         same = b is c  # the visit's base is the current record: base values are current ones
         if direct:  # the entry's answers typed as _member_for_record types them
+            # (the same typing as three_way's family loop, inlined in both)
             e = entries[vj]
             for akey, key, g, typed, exact in direct:
                 vv = e.get(akey)
