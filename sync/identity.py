@@ -155,12 +155,9 @@ def check_nik(
     ``nik_birth_date_mismatch``. The birth date is compared on day, month and the two-digit
     year, so the century guess never causes a mismatch.
     """
-    if type(nik) is str and len(nik) == 16 and nik.isdigit() and nik.isascii():
-        text, issues = nik, []  # _is_16_digits: the usual NIK, nothing to strip
-    else:
-        text, issues = _shape(nik, "nik", "NIK")
-        if issues:
-            return issues
+    text, issues = _shape(nik, "nik", "NIK")
+    if issues:
+        return issues
     if not region_known(text[:6]):
         issues.append(Issue("nik_region_unknown",
                             "NIK digits 1-6 are not a known kecamatan or province code"))
@@ -168,10 +165,7 @@ def check_nik(
     nik_sex = "P" if day > 40 else "L"
     real_day = day - 40 if day > 40 else day
     today = today or dt.date.today()
-    if real_day < 1 or not (
-            # _date_valid's first case, without the call: most dates are such days
-            1 <= month <= 12 and real_day <= _MONTH_DAYS[month] and today.year >= 200
-            or _date_valid(yy, month, real_day, today)):
+    if real_day < 1 or not _date_valid(yy, month, real_day, today):
         issues.append(Issue("nik_birth_date_invalid",
                             "NIK digits 7-12 are not a date (day 1-31, or 41-71 for women)"))
     elif birth_date is not None:

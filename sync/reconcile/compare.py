@@ -913,7 +913,8 @@ def _members(base, current, entries, plan: _Plan, config, out: list[FieldOutcome
     if direct and all(type(e) is dict for e in entries):
         # The usual family, every member on both sides with a NIK of their own, the same ones,
         # is paired from the NIKs alone, and its members' answers are typed as they are
-        # compared (below): the visit's members are not made.
+        # compared (below): the visit's members (vm) are not made, and no entry is left
+        # unpaired to need them.
         nik_key = plan.nik_answer
         vm_niks = [_entry_nik(e, nik_key, spec) for e in entries]
         cv_pairs = _pairs_by_nik(cm_niks, vm_niks)

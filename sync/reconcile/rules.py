@@ -188,7 +188,7 @@ def effective_members(ctx: Context, config: Config) -> list[dict]:
     matched visit entry's answers, visit-only entries, and record members the visit does not
     list; each with ``_status`` (item 404, None when unknown) and ``_selector`` (a path).
     The rules read the fields they need of it (``_Person``), worked out once a run."""
-    return list(_derived(ctx, config).members())
+    return _effective_members(ctx, config, _derived(ctx, config).answers)
 
 
 class _Person(NamedTuple):
@@ -214,7 +214,7 @@ class _Derived:
     on its own makes its own. Cheap values are read at once, the others when first asked."""
 
     __slots__ = ("ctx", "config", "answers", "facts", "household_id", "result", "_values",
-                 "_members", "_people", "_aid", "_registry_aid", "_point", "_today")
+                 "_people", "_aid", "_registry_aid", "_point", "_today")
 
     def __init__(self, ctx: Context, config: Config):
         self.ctx, self.config = ctx, config
@@ -226,8 +226,7 @@ class _Derived:
         # the visit's result code (hasil_kunjungan), None unless an int
         self.result = r if isinstance(r, int) and not isinstance(r, bool) else None
         self._values: dict[str, Any] = {}
-        self._members = self._people = self._aid = self._registry_aid = _UNSET
-        self._point = self._today = _UNSET
+        self._people = self._aid = self._registry_aid = self._point = self._today = _UNSET
 
     def value(self, path: str):
         """The visit's answer at ``path`` when it gave one, else the current record's."""
@@ -235,12 +234,6 @@ class _Derived:
         if v is _UNSET:
             v = self._values[path] = _family_value_in(self.answers, self.ctx.record, path)
         return v
-
-    def members(self) -> list[dict]:
-        """``effective_members`` (not to be changed)."""
-        if self._members is _UNSET:
-            self._members = _effective_members(self.ctx, self.config, self.answers)
-        return self._members
 
     def people(self) -> list[_Person]:
         """``effective_members`` as the rules read them (not to be changed: every rule of
@@ -304,7 +297,7 @@ def _derived(ctx: Context, config: Config) -> _Derived:
 
 def _pairing(ctx: Context, config: Config, answers: Mapping) -> tuple:
     """(record members, visit entries, match_members' pairs, the record members' selectors
-    or None when no record member is paired) of ``effective_members``."""
+    or None when the record has no members) of ``effective_members``."""
     record = [m for m in (ctx.record.get(MEMBERS) or []) if type(m) is dict or _is_mapping(m)]
     entries = answers.get(MEMBERS)  # the visit's entries, answers being ctx.answers
     entries = ([e for e in entries if type(e) is dict or _is_mapping(e)]

@@ -434,15 +434,12 @@ def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
             by_enumerator[v.enumerator_id].append(v)
     if not by_enumerator:
         return {}
-    known: dict[int, list[tuple]] = {}
     conn = session.connection()
-    for e, own in sorted(by_enumerator.items()):
-        known[e] = conn.execute(_PREVIOUS, {
-            "e": e, "first": min(v.started_at for v in own),
-            "last": max(v.started_at for v in own)}).all()
     found: dict[str, tuple] = {}
     for enumerator, own in by_enumerator.items():
-        rows = sorted(known.get(enumerator, ()), key=lambda r: (r[0], r[1]))
+        rows = sorted(conn.execute(_PREVIOUS, {
+            "e": enumerator, "first": min(v.started_at for v in own),
+            "last": max(v.started_at for v in own)}).all(), key=lambda r: (r[0], r[1]))
         starts = [row[0] for row in rows]
         for v in own:
             i = bisect.bisect_left(starts, v.started_at) - 1  # the last one strictly before
