@@ -186,6 +186,8 @@ def build(url: str, households: int, visits: int, seed: int) -> dict:
                 if (i + 1) % 200_000 == 0:
                     log(f"  {i + 1:,} families in {time.perf_counter() - t0:.0f} s")
         flush()
+        session.connection().exec_driver_sql(SHARED_NIKS)  # as the importer keeps it
+        session.commit()
         t_families = time.perf_counter() - t0
         log(f"  {households:,} families, {members:,} members in {t_families:.0f} s")
 
@@ -408,8 +410,14 @@ def check(url: str, visits: int, workers: int) -> dict:
             "conflicts": conflicts, "kinds": kinds, "applied_versions": applied}
 
 
+# shared_niks filled from anggota, as migration 0011 does (the importer keeps it after).
+SHARED_NIKS = ("INSERT INTO shared_niks (nik) SELECT nik FROM anggota WHERE nik IS NOT NULL "
+               "GROUP BY nik HAVING count(DISTINCT keluarga_id) > 1")
+
+
 def sqlite_copy(src: Path, dst: Path) -> str:
-    """A copy of the built file, with the indexes of the models as they are now."""
+    """A copy of the built file, with the tables and indexes of the models as they are now
+    (a table added since the file was built is made and, for ``shared_niks``, filled)."""
     from sqlalchemy import create_engine
     from sqlalchemy.schema import CreateIndex
 
@@ -421,6 +429,13 @@ def sqlite_copy(src: Path, dst: Path) -> str:
     shutil.copyfile(src, dst)
     engine = create_engine(f"sqlite:///{dst}")
     with engine.begin() as conn:
+        present = {name for (name,) in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table'").all()}
+        for table in Base.metadata.sorted_tables:
+            if table.name not in present:
+                table.create(conn)
+                if table.name == "shared_niks":
+                    conn.exec_driver_sql(SHARED_NIKS)
         wanted = {index.name for table in Base.metadata.sorted_tables for index in table.indexes}
         for (name,) in conn.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all():

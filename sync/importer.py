@@ -349,6 +349,19 @@ def identity_rows(fid: str, rec: dict, today: dt.date) -> tuple[list[tuple], boo
     return rows, flagged or bool(kk_issues), _json(issues_as_json(kk_issues))
 
 
+_NIK_AT = ANGGOTA_COLUMNS.index("nik")
+_NOTE_SHARED = ("INSERT INTO shared_niks (nik) SELECT nik FROM anggota WHERE nik {ids} "
+                "GROUP BY nik HAVING count(DISTINCT keluarga_id) > 1 ON CONFLICT DO NOTHING")
+
+
+def note_shared_niks(bulk: _Bulk, member_rows: list[tuple]) -> None:
+    """Add to ``shared_niks`` the NIKs of just-written anggota rows that another family
+    holds too (the worker's duplicate-NIK lookups rely on it holding every such NIK)."""
+    niks = sorted({row[_NIK_AT] for row in member_rows if row[_NIK_AT]})
+    for i in range(0, len(niks), 10_000):
+        bulk.where_in(_NOTE_SHARED, niks[i:i + 10_000])
+
+
 # The tables a new family is written to, in order, with their columns.
 NEW_FAMILY_TABLES = {
     "keluarga": KELUARGA_COLUMNS,
@@ -473,6 +486,7 @@ class _Importer:
                            now_db)
         for name, columns in NEW_FAMILY_TABLES.items():
             bulk.insert(name, columns, tables[name])
+        note_shared_niks(bulk, tables["anggota"])
         self.summary.inserted += len(new)
 
     def update_changed(self, bulk: _Bulk, changed: list, now_db) -> None:
@@ -516,6 +530,7 @@ class _Importer:
                   "WHERE id = ?", kel)
         bulk.where_in("DELETE FROM anggota WHERE keluarga_id {ids}", ids)
         bulk.insert("anggota", ANGGOTA_COLUMNS, ang)
+        note_shared_niks(bulk, ang)
         bulk.insert("keluarga_versions", VERSION_COLUMNS, ver)
         bulk.many("UPDATE verified_records SET version = ?, doc = ?, registry_version = ?, "
                   "upstream_version = NULL, updated_at = ? WHERE household_id = ?", follow)

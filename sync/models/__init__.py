@@ -11,6 +11,7 @@ from sync.models.registry import (
     Import,
     Keluarga,
     KeluargaVersion,
+    SharedNik,
     VerifiedChange,
     VerifiedRecord,
     VerifiedVersion,
@@ -20,7 +21,7 @@ from sync.models.visit import Photo, SyncBatch, Visit, VisitPhoto
 
 __all__ = [
     "Area", "Assignment", "Conflict", "Round", "FeedEntry", "FeedState", "FormVersion",
-    "Anggota", "Import", "Keluarga", "KeluargaVersion", "VerifiedChange", "VerifiedRecord",
-    "VerifiedVersion", "ReviewDecision", "Photo", "SyncBatch", "Visit", "VisitPhoto",
-    "ProgressCount",
+    "Anggota", "Import", "Keluarga", "KeluargaVersion", "SharedNik", "VerifiedChange",
+    "VerifiedRecord", "VerifiedVersion", "ReviewDecision", "Photo", "SyncBatch", "Visit",
+    "VisitPhoto", "ProgressCount",
 ]

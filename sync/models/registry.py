@@ -161,6 +161,20 @@ class Anggota(Base):
     nik_issues: Mapped[list | None] = mapped_column(NullableJSON)
 
 
+class SharedNik(Base):
+    """A NIK that ``anggota`` holds on more than one family; kept by the importer.
+
+    The reconciliation worker asks which families hold each NIK of a visit. A NIK of the
+    family's own registry members is held by that family alone unless it is here, so only
+    these and the NIKs the family's extract does not hold need the 4.5 million-row NIK index.
+    A NIK stays here when a later import leaves it on one family: it then only costs a lookup.
+    """
+
+    __tablename__ = "shared_niks"
+
+    nik: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 class KeluargaVersion(Base):
     """One registry version of a family, as an import delivered it; never updated or deleted.
 

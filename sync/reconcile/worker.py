@@ -319,6 +319,7 @@ def _raw_rows(session: Session, sql: str, ids: Iterable) -> list:
 
 
 _NIK_HOLDERS_SQL = "SELECT nik, keluarga_id FROM anggota WHERE nik IN ({})"
+_SHARED_NIKS_SQL = "SELECT nik FROM shared_niks WHERE nik IN ({})"
 _KK_HOLDERS_SQL = "SELECT no_kk, id FROM keluarga WHERE no_kk IN ({})"
 _SHARED_SQL = ("SELECT sha256 FROM visit_photos WHERE sha256 IN ({}) GROUP BY sha256 "
                "HAVING count(*) > 1")
@@ -339,17 +340,14 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _
     records = {row[0]: _Record(*row) for row in _rows(session, _RECORDS, hids)}
     facts = {row.id: row._asdict() for row in _rows(session, _FACTS, hids)}
 
-    niks, kks = set(), set()
+    nik_households = _nik_holders(session, visits, records)
+    kks = set()
     for v in visits:
-        niks.update(m.get("nik") for m in _members(v.answers) if m.get("nik"))
         if v.answers.get("no_kk"):
             kks.add(str(v.answers["no_kk"]))
         rec = records.get(v.household_id)
-        if rec is not None:
-            niks.update(m.get("nik") for m in rec.doc.get("anggota") or () if m.get("nik"))
-            if rec.doc.get("no_kk"):
-                kks.add(rec.doc["no_kk"])
-    nik_rows = _raw_rows(session, _NIK_HOLDERS_SQL, niks)
+        if rec is not None and rec.doc.get("no_kk"):
+            kks.add(rec.doc["no_kk"])
     kk_rows = _raw_rows(session, _KK_HOLDERS_SQL, kks)
 
     photos: dict[str, list[dict]] = defaultdict(list)
@@ -377,8 +375,40 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _
         if version > behind[hid]:
             for path in fields or ():
                 upstream.setdefault(hid, {})[path] = None
-    return _Batch(records, facts, _grouped(nik_rows), _grouped(kk_rows), dict(photos),
+    return _Batch(records, facts, nik_households, _grouped(kk_rows), dict(photos),
                   photo_sites, dict(round_visits), upstream, _previous_visits(session, visits))
+
+
+def _nik_holders(session: Session, visits: list[_Visit],
+                 records: dict[str, _Record]) -> dict[str, set[str]]:
+    """The families holding each NIK of the batch's visits and records (``anggota``).
+
+    A record with no local changes is its family's registry extract, whose members are the
+    family's anggota rows: each of their NIKs is held by that family alone unless
+    ``shared_niks`` has it (the importer keeps it). Only the shared ones and the NIKs a
+    family's extract does not hold (members a visit adds, records changed since) are looked up
+    in the NIK index, a page read each."""
+    own: dict[str, str] = {}  # NIK -> the family whose registry members hold it
+    niks: set[str] = set()    # looked up
+    for v in visits:
+        rec = records.get(v.household_id)
+        mine = {m.get("nik") for m in (rec.doc.get("anggota") or ())
+                if m.get("nik")} if rec is not None else set()
+        if rec is not None and not rec.local_changes:
+            for n in mine:
+                if own.setdefault(n, v.household_id) != v.household_id:
+                    niks.add(n)  # on two families' extracts: shared, whatever the table says
+        else:
+            niks |= mine
+            mine = set()
+        niks.update(n for m in _members(v.answers) if (n := m.get("nik")) and n not in mine)
+    unsure = [n for n in own if n not in niks]
+    niks.update(row[0] for row in _raw_rows(session, _SHARED_NIKS_SQL, unsure))
+    holders = _grouped(_raw_rows(session, _NIK_HOLDERS_SQL, niks))
+    for n, hid in own.items():
+        if n not in niks:
+            holders[n] = {hid}
+    return holders
 
 
 def _photo_sites(session: Session, photos: list[dict], max_distance: int) -> dict:

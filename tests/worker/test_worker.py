@@ -381,3 +381,90 @@ def test_the_previous_visit_is_found_however_long_before(db, located, deliver):
     assert previous[new[0]["uuid"]]["uuid"] == old[0]["uuid"]
     assert previous[new[0]["uuid"]]["ended_at"] == dt.datetime(2026, 1, 13, 2, 20,
                                                                 tzinfo=dt.UTC)
+
+
+def _reimport(db, extract, tmp_path, change) -> None:
+    import json
+
+    from sync.importer import import_extract
+
+    rows = [json.loads(line) for line in extract.read_text().splitlines()]
+    change({r["id_keluarga"]: r for r in rows})
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    import_extract(db, newer, label="newer", rejects=tmp_path / "rej.jsonl")
+    db.commit()
+
+
+def _nik_conflicts(db, uuid) -> list[Conflict]:
+    return [c for c in conflicts(db, uuid) if c.kind == "duplicate_identity"
+            and (c.detail or {}).get("code") == "nik_other_family"]
+
+
+def test_a_nik_two_extracts_share_is_flagged_at_both_families(db, located, deliver, reconcile,
+                                                               extract, tmp_path):
+    from sync.models import SharedNik
+
+    shared = db.get(VerifiedRecord, "KLG-A1").doc["anggota"][0]["nik"]
+
+    def give_a2_the_nik(rows):
+        rows["KLG-A2"]["anggota"][1]["nik"] = shared
+
+    _reimport(db, extract, tmp_path, give_a2_the_nik)
+    assert db.scalars(select(SharedNik.nik)).all() == [shared]  # kept by the importer
+    v1, images1 = located("KLG-A1")
+    v2, images2 = located("KLG-A2")
+    deliver((v1, images1))
+    deliver((v2, images2), who="budi")
+    reconcile()
+    [c1] = _nik_conflicts(db, v1["uuid"])
+    [c2] = _nik_conflicts(db, v2["uuid"])
+    assert (c1.visit_value, c1.registry_value) == (shared, ["KLG-A2"])
+    assert (c2.visit_value, c2.registry_value) == (shared, ["KLG-A1"])
+
+
+def test_a_member_a_visit_adds_with_another_familys_nik_is_flagged(db, located, deliver,
+                                                                    reconcile):
+    other = db.get(VerifiedRecord, "KLG-A2").doc["anggota"][0]["nik"]
+    v, images = located("KLG-A1")
+    newcomer = dict(v["answers"]["anggota"][-1], nik=other)
+    v["answers"]["anggota"].append(newcomer)
+    deliver((v, images))
+    reconcile()
+    [c] = _nik_conflicts(db, v["uuid"])
+    assert (c.visit_value, c.registry_value) == (other, ["KLG-A2"])
+    assert not _nik_conflicts(db, None) or {x.visit_uuid for x in _nik_conflicts(db, None)} \
+        == {v["uuid"]}
+
+
+def test_nik_holders_equal_a_lookup_of_every_nik(db, located, deliver, extract, tmp_path):
+    """The shortcut for a family's own registry NIKs gives what looking each one up gives,
+    with a shared NIK, a NIK a visit adds and a record changed locally."""
+    from sync.reconcile import worker
+
+    shared = db.get(VerifiedRecord, "KLG-A1").doc["anggota"][0]["nik"]
+    _reimport(db, extract, tmp_path,
+              lambda rows: rows["KLG-B1"]["anggota"][0].update(nik=shared))
+    record = db.get(VerifiedRecord, "KLG-A2")
+    apply_changes(db, "KLG-A2", {"alamat": "Jl. Lain No. 1"}, source="review", actor_id=None)
+    db.commit()
+    assert db.get(VerifiedRecord, "KLG-A2").local_changes
+    pairs = [located(h) for h in ("KLG-A1", "KLG-A2")]
+    added = record.doc["anggota"][0]["nik"][:-1] + "9"  # held by no family
+    pairs[1][0]["answers"]["anggota"].append(dict(pairs[1][0]["answers"]["anggota"][-1],
+                                                  nik=added))
+    assert deliver(pairs[0])[0]["status"] in ("accepted", "waiting_photos")
+    result = deliver(pairs[1], who="budi")[0]
+    assert result["status"] in ("accepted", "waiting_photos"), result
+    db.commit()
+    visits = worker._read_visits(db, [v["uuid"] for v, _ in pairs], claimed=False)
+    records = {r[0]: worker._Record(*r) for r in worker._rows(
+        db, worker._RECORDS, ["KLG-A1", "KLG-A2"])}
+    got = worker._nik_holders(db, visits, records)
+    niks = {m["nik"] for r in records.values() for m in r.doc["anggota"]}
+    niks |= {m["nik"] for v in visits for m in v.answers["anggota"]}
+    every = worker._grouped(worker._raw_rows(db, worker._NIK_HOLDERS_SQL, niks))
+    assert {n: got.get(n, set()) for n in niks} == {n: every.get(n, set()) for n in niks}
+    assert len(visits) == 2 and added in niks and not got.get(added)
+    assert got[shared] == {"KLG-A1", "KLG-B1"}  # B1, not visited, holds it too
+    db.rollback()
