@@ -620,7 +620,7 @@ def _reconcile(session: Session, visit: _Visit, batch: _Batch, config: Config,
     visit.status = "needs_review" if blocking else "verified"
     visit.compared_version, visit.result_version = compared, version
     visit.comparison = {  # paths are strings: only the values need making plain
-        "confirmed": [o.path for o in cmp.outcomes if o.outcome == "confirmed"],
+        "confirmed": cmp.confirmed_paths,
         "proposed": _jsonable(cmp.proposed_changes),
         "concurrent": _jsonable(cmp.concurrent_values),
         "applied": _jsonable(applied), "skipped": list(cmp.skipped),
