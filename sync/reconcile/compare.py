@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
@@ -540,7 +541,7 @@ def _selectors(niks: Sequence[str | None]) -> list[str]:
 # --- the verifies map ---------------------------------------------------------------------
 
 
-def verifies_map(form: Mapping) -> dict[str, str]:
+def verifies_map(form: Mapping) -> Mapping[str, str]:
     """Answer path -> record path of every question that ``verifies`` a record field.
 
     Groups add their name (``rumah.lantai``); the repeat that verifies ``anggota`` maps to
@@ -565,7 +566,7 @@ def verifies_map(form: Mapping) -> dict[str, str]:
                 out[path] = f"{record_prefix or ''}{target}"
 
     walk(form.get("fields"), "", None)
-    return out
+    return MappingProxyType(out)  # read-only: three_way finds its plan by the map itself
 
 
 # --- three-way ----------------------------------------------------------------------------
@@ -711,12 +712,22 @@ class _Plan(NamedTuple):
 
 
 _PLANS: dict[tuple, _Plan] = {}
+_BY_MAP: dict[int, tuple[Mapping, _Plan]] = {}  # id -> (read-only map, its plan)
 
 
 def _plan(verifies: Mapping) -> _Plan:
     """The plan of a verifies map, worked out once per map rather than once a visit (every
     visit of a form has the same map). Keyed by the map's items, so a changed map is a new
-    plan."""
+    plan; a read-only map (``verifies_map``'s) by itself, without making the key."""
+    if type(verifies) is MappingProxyType:
+        known = _BY_MAP.get(id(verifies))
+        if known is not None and known[0] is verifies:
+            return known[1]
+        if len(_BY_MAP) >= 64:
+            _BY_MAP.clear()
+        plan = _plan(dict(verifies))
+        _BY_MAP[id(verifies)] = (verifies, plan)  # held here, so its id is not reused
+        return plan
     try:
         key = tuple(verifies.items())
         plan = _PLANS.get(key)

@@ -259,6 +259,7 @@ class _Batch:
     # to finish, (round, household) -> blocking (False wins: the first verified visit ends it).
     conflicts: list[dict] = dataclasses.field(default_factory=list)
     finish: dict[tuple, bool] = dataclasses.field(default_factory=dict)
+    finishing: set[str] = dataclasses.field(default_factory=set)  # families noted in finish
     # Families whose verified record changed: their holders' feed entries, written at the end.
     changed: dict[str, None] = dataclasses.field(default_factory=dict)
     staged: list[StagedVersion] = dataclasses.field(default_factory=list)  # versions to write
@@ -678,6 +679,7 @@ def _finish_assignment(visit: _Visit, blocking: bool, batch: _Batch) -> None:
         return
     key = (visit.round_id, visit.household_id)
     batch.finish[key] = batch.finish.get(key, True) and blocking
+    batch.finishing.add(visit.household_id)
 
 
 def _write_finish(session: Session, batch: _Batch, now: dt.datetime,
@@ -686,6 +688,9 @@ def _write_finish(session: Session, batch: _Batch, now: dt.datetime,
     outcome. Reviewed as one visit at a time would leave them: a verified visit sets ``done``
     (and later visits find the assignment closed), visits needing review before it only set
     the review state; the phones get their assignment's change."""
+    if household_id is not None and household_id not in batch.finishing \
+            and household_id not in batch.changed:
+        return  # nothing noted for the family (its first visit of the batch, mostly)
     # The holders of a changed family get its record before its assignment can close.
     changed = [h for h in batch.changed if household_id is None or h == household_id]
     if changed:
