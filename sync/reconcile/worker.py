@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sync import feed
-from sync.db import background_checkpoints, utcnow, write_transaction
+from sync.db import UTCDateTime, background_checkpoints, json_loads, utcnow, write_transaction
 from sync.ingest import FormCache
 from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
@@ -55,6 +55,7 @@ from sync.models.registry import (
 from sync.models.visit import PROCESSED_STATUSES, Photo, Visit, VisitPhoto
 from sync.privacy import exception_summary
 from sync.queue import next_in_queue
+from sync.reconcile import prefetch
 from sync.reconcile.compare import three_way, verifies_map
 from sync.reconcile.config import DEFAULT, Config
 from sync.reconcile.near_copies import index_for
@@ -177,18 +178,34 @@ class _Record:
     changed: bool = False
 
 
-def _read_visits(session: Session, uuids: list[str], claimed: bool = True) -> list[_Visit]:
+def _read_visits(session: Session, uuids: list[str], claimed: bool = True,
+                 early: dict | None = None) -> list[_Visit]:
     """The visits of ``uuids`` still ``processing`` (claimed by ``claim``), or, with
-    ``claimed=False``, all of them (just taken with ``next_in_queue``)."""
+    ``claimed=False``, all of them (just taken with ``next_in_queue``; those of ``early``,
+    read ahead, from there)."""
     # status is not read: in SQLite it lies past the 3 KB of ``raw``, in overflow pages
     status = "processing" if claimed else "queued"
-    visits = [_Visit(*row, status) for row in _rows(
-        session, _READ_CLAIMED if claimed else _READ_VISITS, uuids)]
+    if early and not claimed:
+        visits = [_early_visit(early[u][0]) for u in uuids if u in early]
+        uuids = [u for u in uuids if u not in early]
+    else:
+        visits = []
+    visits += [_Visit(*row, status) for row in _rows(
+        session, _READ_CLAIMED if claimed else _READ_VISITS, uuids)] if uuids else []
     visits.sort(key=lambda v: (v.started_at is None, v.started_at or _EPOCH, v.uuid))
     return visits
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_SQLITE_TIME = UTCDateTime().result_processor(sqlite.dialect(), None)
+
+
+def _early_visit(row: tuple) -> _Visit:
+    """A queued visit from the row ``prefetch`` read (SQLite's own values), as _READ_VISITS
+    gives it."""
+    t = _SQLITE_TIME
+    return _Visit(*row[:9], t(row[9]), t(row[10]), t(row[11]), row[12], row[13], row[14],
+                  json_loads(row[15]), "queued")
 _END_VALUES = {
     # processed: every finding of the comparison
     "processed": dict(status=bindparam("b_status"),
@@ -334,7 +351,8 @@ def _rows(session: Session, stmt, ids: Iterable) -> list:
     return out
 
 
-def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _Batch:
+def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT,
+          early: dict | None = None) -> _Batch:
     hids = sorted({v.household_id for v in visits})
     # Locked on PostgreSQL until the batch commits, as apply_changes locks them: a supervisor's
     # decision on one of these families waits instead of writing a version under the batch.
@@ -352,8 +370,15 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT) -> _
     kk_rows = _raw_rows(session, _KK_HOLDERS_SQL, kks)
 
     photos: dict[str, list[dict]] = defaultdict(list)
-    for vp_uuid, field, sha, ph in _rows(session, _PHOTOS, [v.uuid for v in visits]):
+    early = early or {}
+    for v in visits:
+        if v.uuid in early:  # read ahead (``prefetch``): a queued visit's photos are all in
+            photos[v.uuid] = [{"field": f, "sha256": sha, "phash": ph}
+                              for f, sha, ph in early[v.uuid][1]]
+    rest = [v.uuid for v in visits if v.uuid not in early]
+    for vp_uuid, field, sha, ph in _rows(session, _PHOTOS, rest) if rest else ():
         photos[vp_uuid].append({"field": field, "sha256": sha, "phash": ph})
+    photos = {u: ps for u, ps in photos.items() if ps}
     photo_sites = _photo_sites(session, [p for ps in photos.values() for p in ps],
                                config.phash_max_distance)
 
@@ -796,14 +821,20 @@ def _process(session: Session, uuids: list[str] | None, config: Config,
 def _batch(session: Session, uuids: list[str] | None, config: Config,
            now: dt.datetime, worker: str | None, limit: int) -> dict[str, str]:
     with write_transaction(session):
+        ahead = session.info.get(prefetch.KEY)
+        early = ahead.take() if ahead is not None else {}
         if worker is not None:
+            from_queue = uuids is None
             uuids = next_in_queue(session, limit if uuids is None else len(uuids), now,
                                   uuids=uuids)
-        visits = _read_visits(session, uuids, claimed=worker is None) if uuids else []
+            if ahead is not None and from_queue and uuids:
+                ahead.start(uuids, limit)  # the next batch, read while this one runs
+        visits = _read_visits(session, uuids, claimed=worker is None,
+                              early=early) if uuids else []
         if not visits:
             return {}
         _lock_households(session, (v.household_id for v in visits))
-        batch, forms = _load(session, visits, config), FormCache(session)
+        batch, forms = _load(session, visits, config, early), FormCache(session)
         for v in visits:
             if v.branch_id and v.base_version is not None:
                 batch.by_chain.setdefault((v.branch_id, v.household_id, v.base_version),
@@ -900,7 +931,8 @@ def drain(session: Session, worker: str | None = None, limit: int = BATCH,
     requeue_expired_holds(session, config)
     worker = worker or worker_name()
     started, total = time.monotonic(), 0
-    with background_checkpoints(session.get_bind()):
+    with background_checkpoints(session.get_bind()), \
+            prefetch.reading_ahead(session, session.get_bind()):
         while True:
             done = run_once(session, worker, limit, config)
             total += len(done)
