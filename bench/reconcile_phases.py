@@ -5,8 +5,8 @@
 
 Setup (untimed): a copy of a file ``bench.reconcile --cache`` built (``sqlite_copy``: the
 models' indexes as they are now), the worker's phash index built. Timed: ``run_once``
-batch after batch over ``--visits`` visits, inside ``background_checkpoints`` as ``drain`` runs
-them, with the worker's steps (``_load``, ``three_way``, ``run_rules``, ``_write_visits``...),
+batch after batch over ``--visits`` visits, inside ``background_checkpoints`` and
+``reading_ahead`` as ``drain`` runs them, with the worker's steps (``_load``, ``three_way``, ``run_rules``, ``_write_visits``...),
 its lookups (by statement), the commits and the garbage collector's passes timed by wrapping
 them. Steps nest (``_reconcile`` holds ``three_way`` and ``run_rules``; ``_load`` holds
 ``_photo_sites``...), so the lines do not add up to the total. cProfile would weigh Python
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.reconcile import sqlite_copy
     from sync import feed
     from sync.db import ENGINE_OPTIONS, background_checkpoints, configure_engine
-    from sync.reconcile import near_copies, worker
+    from sync.reconcile import near_copies, prefetch, worker
 
     spent: Counter = Counter()
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.callbacks.append(gc_pass)
         spent.clear()  # the index build above is not the worker's batches
         done, t0 = 0, time.perf_counter()
-        with background_checkpoints(engine):
+        with background_checkpoints(engine), prefetch.reading_ahead(session, engine):
             while done < args.visits:
                 got = worker.run_once(session, "phases", args.batch)
                 if not got:
