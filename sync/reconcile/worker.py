@@ -36,7 +36,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import Float, Integer, String, bindparam, column, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -480,22 +480,51 @@ _PREVIOUS = select(*_PREVIOUS_COLUMNS).where(
     _Vt.c.started_at < bindparam("last"))
 
 
+# _PREVIOUS for every enumerator of a batch at once, on SQLite: the (enumerator, first, last)
+# spans as one JSON parameter, so that the statement's text never changes (a VALUES list
+# joined to the visits cost more to compile each batch than the per-enumerator statements
+# take to run). Each span is looked up by ix_visits_enumerator_started.
+_PREVIOUS_ALL_SQLITE = text(
+    "SELECT j.value ->> 0, v.started_at, v.uuid, v.ended_at, v.lat, v.lon, v.accuracy_m "
+    "FROM json_each(:spans) AS j JOIN visits AS v ON v.enumerator_id = j.value ->> 0 "
+    "AND v.started_at >= coalesce((SELECT max(p.started_at) FROM visits AS p "
+    "WHERE p.enumerator_id = j.value ->> 0 AND p.started_at < j.value ->> 1), j.value ->> 1) "
+    "AND v.started_at < j.value ->> 2").columns(
+        column("e", Integer), column("started_at", UTCDateTime), column("uuid", String),
+        column("ended_at", UTCDateTime), column("lat", Float), column("lon", Float),
+        column("accuracy_m", Float))
+_SQLITE_TIME_OUT = UTCDateTime().bind_processor(sqlite.dialect())
+
+
+def _previous_rows(conn, by_enumerator: dict[int, list[_Visit]]) -> dict[int, list]:
+    """Each enumerator's rows of ``_PREVIOUS``: one statement on SQLite, one per enumerator
+    elsewhere."""
+    spans = {e: (min(v.started_at for v in own), max(v.started_at for v in own))
+             for e, own in by_enumerator.items()}
+    if conn.dialect.name == "sqlite":
+        out: dict[int, list] = defaultdict(list)
+        fmt = _SQLITE_TIME_OUT
+        param = json.dumps([[e, fmt(a), fmt(b)] for e, (a, b) in spans.items()])
+        for e, *row in conn.execute(_PREVIOUS_ALL_SQLITE, {"spans": param}):
+            out[e].append(row)
+        return out
+    return {e: conn.execute(_PREVIOUS, {"e": e, "first": a, "last": b}).all()
+            for e, (a, b) in spans.items()}
+
+
 def _previous_visits(session: Session, visits: list[_Visit]) -> dict[str, dict]:
-    """Each visit's previous visit by the same enumerator (by start time): one statement per
-    enumerator of the batch (``_PREVIOUS``). A statement for them all (a VALUES list joined
-    to the visits) cost more to compile each batch than these take to run."""
+    """Each visit's previous visit by the same enumerator (by start time), from its
+    enumerator's visits of ``_PREVIOUS`` (``_previous_rows``)."""
     by_enumerator: dict[int, list[_Visit]] = defaultdict(list)
     for v in visits:
         if v.started_at is not None:
             by_enumerator[v.enumerator_id].append(v)
     if not by_enumerator:
         return {}
-    conn = session.connection()
     found: dict[str, tuple] = {}
+    every = _previous_rows(session.connection(), by_enumerator)
     for enumerator, own in by_enumerator.items():
-        rows = sorted(conn.execute(_PREVIOUS, {
-            "e": enumerator, "first": min(v.started_at for v in own),
-            "last": max(v.started_at for v in own)}).all(), key=lambda r: (r[0], r[1]))
+        rows = sorted(every.get(enumerator, ()), key=lambda r: (r[0], r[1]))
         starts = [row[0] for row in rows]
         for v in own:
             i = bisect.bisect_left(starts, v.started_at) - 1  # the last one strictly before
