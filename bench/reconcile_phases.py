@@ -6,10 +6,11 @@
 Setup (untimed): a copy of a file ``bench.reconcile --cache`` built (``sqlite_copy``: the
 models' indexes as they are now), the worker's phash index built. Timed: ``run_once``
 batch after batch over ``--visits`` visits, inside ``background_checkpoints`` and
-``reading_ahead`` as ``drain`` runs them, with the worker's steps (``_load``, ``three_way``, ``run_rules``, ``_write_visits``...),
-its lookups (by statement), the commits and the garbage collector's passes timed by wrapping
-them. Steps nest (``_reconcile`` holds ``three_way`` and ``run_rules``; ``_load`` holds
-``_photo_sites``...), so the lines do not add up to the total. cProfile would weigh Python
+``reading_ahead`` as ``drain`` runs them, with the worker's steps (``_load``, ``three_way``,
+``run_rules``, ``_write_visits``...), its lookups (by statement), the commits and the garbage
+collector's passes timed by wrapping them. Steps nest (``_reconcile`` holds ``three_way``
+and ``run_rules``; ``_load`` holds ``_photo_sites``...), so the lines do not add up to the
+total. cProfile would weigh Python
 calls several times heavier than SQLite's C; this does not. The figures swing by up to ±25%
 from run to run on a shared virtual machine: compare runs made one after the other.
 """
