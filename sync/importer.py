@@ -350,16 +350,23 @@ def identity_rows(fid: str, rec: dict, today: dt.date) -> tuple[list[tuple], boo
 
 
 _NIK_AT = ANGGOTA_COLUMNS.index("nik")
-_NOTE_SHARED = ("INSERT INTO shared_niks (nik) SELECT nik FROM anggota WHERE nik {ids} "
-                "GROUP BY nik HAVING count(DISTINCT keluarga_id) > 1 ON CONFLICT DO NOTHING")
+_HOLDERS = "SELECT nik, keluarga_id FROM anggota WHERE nik {ids}"
 
 
 def note_shared_niks(bulk: _Bulk, member_rows: list[tuple]) -> None:
     """Add to ``shared_niks`` the NIKs of just-written anggota rows that another family
-    holds too (the worker's duplicate-NIK lookups rely on it holding every such NIK)."""
+    holds too (the worker's duplicate-NIK lookups rely on it holding every such NIK). The
+    holders are grouped here: a GROUP BY over thousands of listed NIKs cost SQLite 160 MB."""
     niks = sorted({row[_NIK_AT] for row in member_rows if row[_NIK_AT]})
-    for i in range(0, len(niks), 10_000):
-        bulk.where_in(_NOTE_SHARED, niks[i:i + 10_000])
+    shared: set[str] = set()
+    for i in range(0, len(niks), 2_000):
+        first: dict[str, str] = {}
+        for nik, fid in bulk.where_in(_HOLDERS, niks[i:i + 2_000]):
+            if first.setdefault(nik, fid) != fid:
+                shared.add(nik)
+    if shared:
+        bulk.many("INSERT INTO shared_niks (nik) VALUES (?) ON CONFLICT DO NOTHING",
+                  [(n,) for n in sorted(shared)])
 
 
 # The tables a new family is written to, in order, with their columns.
