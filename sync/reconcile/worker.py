@@ -197,15 +197,17 @@ def _read_visits(session: Session, uuids: list[str], claimed: bool = True,
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_SQLITE_TIME = UTCDateTime().result_processor(sqlite.dialect(), None)
+_SQLITE_TIME_READ = UTCDateTime().result_processor(sqlite.dialect(), None)
 
 
 def _early_visit(row: tuple) -> _Visit:
     """A queued visit from the row ``prefetch`` read (SQLite's own values), as _READ_VISITS
     gives it."""
-    t = _SQLITE_TIME
+    t = _SQLITE_TIME_READ
     return _Visit(*row[:9], t(row[9]), t(row[10]), t(row[11]), row[12], row[13], row[14],
                   json_loads(row[15]), "queued")
+
+
 _END_VALUES = {
     # processed: every finding of the comparison
     "processed": dict(status=bindparam("b_status"),
@@ -493,7 +495,7 @@ _PREVIOUS_ALL_SQLITE = text(
         column("e", Integer), column("started_at", UTCDateTime), column("uuid", String),
         column("ended_at", UTCDateTime), column("lat", Float), column("lon", Float),
         column("accuracy_m", Float))
-_SQLITE_TIME_OUT = UTCDateTime().bind_processor(sqlite.dialect())
+_SQLITE_TIME_WRITE = UTCDateTime().bind_processor(sqlite.dialect())
 
 
 def _previous_rows(conn, by_enumerator: dict[int, list[_Visit]]) -> dict[int, list]:
@@ -503,7 +505,7 @@ def _previous_rows(conn, by_enumerator: dict[int, list[_Visit]]) -> dict[int, li
              for e, own in by_enumerator.items()}
     if conn.dialect.name == "sqlite":
         out: dict[int, list] = defaultdict(list)
-        fmt = _SQLITE_TIME_OUT
+        fmt = _SQLITE_TIME_WRITE
         param = json.dumps([[e, fmt(a), fmt(b)] for e, (a, b) in spans.items()])
         for e, *row in conn.execute(_PREVIOUS_ALL_SQLITE, {"spans": param}):
             out[e].append(row)
