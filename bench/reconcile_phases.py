@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.callbacks.append(gc_pass)
         spent.clear()  # the index build above is not the worker's batches
         done, t0 = 0, time.perf_counter()
-        with background_checkpoints(engine), prefetch.reading_ahead(session, engine):
+        with background_checkpoints(engine), prefetch.reading_ahead(session, worker._read_ahead):
             while done < args.visits:
                 got = worker.run_once(session, "phases", args.batch)
                 if not got:

@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sync import feed
-from sync.db import UTCDateTime, background_checkpoints, json_loads, utcnow, write_transaction
+from sync.db import UTCDateTime, background_checkpoints, utcnow, write_transaction
 from sync.ingest import FormCache
 from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
@@ -186,7 +186,7 @@ def _read_visits(session: Session, uuids: list[str], claimed: bool = True,
     # status is not read: in SQLite it lies past the 3 KB of ``raw``, in overflow pages
     status = "processing" if claimed else "queued"
     if early and not claimed:
-        visits = [_early_visit(early[u][0]) for u in uuids if u in early]
+        visits = [_Visit(*early[u][0], status) for u in uuids if u in early]
         uuids = [u for u in uuids if u not in early]
     else:
         visits = []
@@ -197,15 +197,6 @@ def _read_visits(session: Session, uuids: list[str], claimed: bool = True,
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_SQLITE_TIME_READ = UTCDateTime().result_processor(sqlite.dialect(), None)
-
-
-def _early_visit(row: tuple) -> _Visit:
-    """A queued visit from the row ``prefetch`` read (SQLite's own values), as _READ_VISITS
-    gives it."""
-    t = _SQLITE_TIME_READ
-    return _Visit(*row[:9], t(row[9]), t(row[10]), t(row[11]), row[12], row[13], row[14],
-                  json_loads(row[15]), "queued")
 
 
 _END_VALUES = {
@@ -405,6 +396,21 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT,
                 upstream.setdefault(hid, {})[path] = None
     return _Batch(records, facts, nik_households, _grouped(kk_rows), dict(photos),
                   photo_sites, dict(round_visits), upstream, _previous_visits(session, visits))
+
+
+def _read_ahead(conn, claimed: set[str], limit: int) -> dict[str, tuple]:
+    """What ``prefetch`` reads for the next batch, on its own connection: the queue's next
+    ``limit`` visits after those claimed, as ``_READ_VISITS`` and ``_PHOTOS`` give them
+    (uuid -> (row, [(field, sha256, phash)])); both never change once a visit is queued."""
+    with Session(bind=conn) as session:
+        head = next_in_queue(session, limit + len(claimed))
+    uuids = [u for u in head if u not in claimed][:limit]
+    if not uuids:
+        return {}
+    out = {row[0]: (tuple(row), []) for row in conn.execute(_READ_VISITS, {"ids": uuids})}
+    for vp_uuid, field, sha, ph in conn.execute(_PHOTOS, {"ids": uuids}):
+        out[vp_uuid][1].append((field, sha, ph))
+    return out
 
 
 def _nik_holders(session: Session, visits: list[_Visit],
@@ -963,7 +969,7 @@ def drain(session: Session, worker: str | None = None, limit: int = BATCH,
     worker = worker or worker_name()
     started, total = time.monotonic(), 0
     with background_checkpoints(session.get_bind()), \
-            prefetch.reading_ahead(session, session.get_bind()):
+            prefetch.reading_ahead(session, _read_ahead):
         while True:
             done = run_once(session, worker, limit, config)
             total += len(done)

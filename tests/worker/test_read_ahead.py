@@ -15,7 +15,7 @@ from .test_worker import conflicts, visit_row
 def ahead(db):
     if db.get_bind().dialect.name != "sqlite":
         pytest.skip("reading ahead is for SQLite files; PostgreSQL reads in the batch")
-    reader = prefetch.ReadAhead(db.get_bind().url.database)
+    reader = prefetch.ReadAhead(db.get_bind(), worker._read_ahead)
     db.info[prefetch.KEY] = reader
     yield reader
     db.info.pop(prefetch.KEY, None)
@@ -48,6 +48,20 @@ def test_a_visit_read_ahead_equals_the_visit_read_by_the_batch(db, located, deli
     db.rollback()
 
 
+def _spy(monkeypatch) -> list[str]:
+    """The uuids of the visits handed to batches as read ahead, in order."""
+    served: list[str] = []
+    real = prefetch.ReadAhead.take
+
+    def take(self):
+        got = real(self)
+        served.extend(got)
+        return got
+
+    monkeypatch.setattr(prefetch.ReadAhead, "take", take)
+    return served
+
+
 def test_batches_read_ahead_reconcile_every_visit_once(db, located, deliver, ahead,
                                                        monkeypatch):
     served = _spy(monkeypatch)
@@ -64,18 +78,6 @@ def test_batches_read_ahead_reconcile_every_visit_once(db, located, deliver, ahe
         assert row.status in ("verified", "needs_review") and row.attempts == 1
     # the second and third visits of the family are duplicates of the first, found as such
     assert {c.kind for c in conflicts(db)} >= {"duplicate_visit"}
-
-
-def _spy(monkeypatch) -> list[str]:
-    served: list[str] = []
-    real = worker._early_visit
-
-    def early_visit(row):
-        served.append(row[0])
-        return real(row)
-
-    monkeypatch.setattr(worker, "_early_visit", early_visit)
-    return served
 
 
 def test_a_visit_pushed_after_the_read_ahead_is_read_by_its_batch(db, located, deliver, ahead,
