@@ -3,12 +3,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+DEVSTAMP := $(VENV)/.installed-dev-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 FLASK  := $(BIN)/flask --app server
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 WORKERS ?= 2
 
-.PHONY: run test test-browser install migrate bootstrap serve lint clean
+.PHONY: run test test-browser install install-dev migrate bootstrap serve lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +17,18 @@ $(BIN)/python:
 
 $(STAMP): requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-[0-9]*
+	touch $@
+
+# Tests, linters and the fuzzer: `make test` installs them, `make run` never does.
+$(DEVSTAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-dev-*
 	touch $@
 
 install: $(STAMP)
+
+install-dev: install $(DEVSTAMP)
 
 migrate: install
 	$(FLASK) db upgrade
@@ -39,7 +48,7 @@ run: bootstrap
 	@echo "Serving Tapak on http://$(HOST):$(PORT)  (API under /api/v1, spec at /api/openapi.json)"
 	$(MAKE) --no-print-directory serve
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 
 ## make test: install, ruff, pytest (PostgreSQL too when TEST_DATABASE_URL is set).
@@ -47,7 +56,7 @@ test: lint
 	$(BIN)/pytest
 
 ## make test-browser: only the review pages' browser tests (headless Chromium, /usr/bin/chromium).
-test-browser: install
+test-browser: install-dev
 	$(BIN)/pytest -m browser tests/pages
 
 clean:
