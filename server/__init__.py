@@ -23,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_security(app)
     register_cli(app)
     return app
 
@@ -96,6 +97,12 @@ def register_error_handlers(app: Flask) -> None:
     from server.errors import register_error_handlers as register
 
     register(app)
+
+
+def register_security(app: Flask) -> None:
+    from server.security import register_security_headers
+
+    register_security_headers(app)
 
 
 def register_cli(app: Flask) -> None:

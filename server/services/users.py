@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server import models
 from server.models import ROLES, ApiToken, User, UserArea
 from server.services import ServiceError
 from sync.models import Area
@@ -43,11 +46,38 @@ def create_user(session: Session, username: str, role: str, password: str, *,
     return user
 
 
+_DUMMY_HASHES: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash of a random password, made once per method, checked when the user is missing."""
+    method = models.PASSWORD_HASH_METHOD
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = models.generate_password_hash(secrets.token_urlsafe(16),
+                                                              method=method)
+    return _DUMMY_HASHES[method]
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with this password, or None.
+
+    Exactly one password-hash check on every path (unknown user, inactive user, wrong or
+    right password), so that the time a login takes does not tell whether a username exists.
+    """
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        models.check_password_hash(_dummy_hash(), password)
+        return None
+    if not user.check_password(password) or not user.active:
+        return None
+    return user
+
+
 def login(session: Session, username: str, password: str, device_id: str,
           ttl_seconds: int) -> tuple[str, ApiToken]:
     """Check the password and issue a token for this device; 401 for any mismatch alike."""
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not user.check_password(password):
+    user = authenticate(session, username, password)
+    if user is None:
         raise ServiceError(401, "Wrong username or password.", code="invalid_credentials")
     return ApiToken.issue(session, user, device_id, ttl_seconds)
 

@@ -8,18 +8,13 @@ and never read the cookie.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
-
-# Pages are small and self-contained: nothing from outside, no inline script.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 def api_blueprint_names(app: Flask) -> set[str]:
@@ -36,11 +31,14 @@ def init_app(app: Flask) -> None:
     """Register the pages and CSRF protection; call after the API's blueprints exist."""
     from server.web.views import bp
 
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's own defaults (SameSite unset, 31 days) are always present in the config, so a
+    # setdefault would never apply: replace them unless the app was given other values.
+    for key, value in (("SESSION_COOKIE_HTTPONLY", True), ("SESSION_COOKIE_SAMESITE", "Lax"),
+                       ("PERMANENT_SESSION_LIFETIME", dt.timedelta(hours=12))):
+        if app.config.get(key) == Flask.default_config.get(key):
+            app.config[key] = value
     if os.environ.get("SESSION_COOKIE_SECURE", "").lower() in ("1", "true", "yes"):
         app.config["SESSION_COOKIE_SECURE"] = True
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 12 * 3600)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 12 * 3600)
     app.config.setdefault("WTF_CSRF_SSL_STRICT", True)
     csrf.init_app(app)

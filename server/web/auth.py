@@ -13,10 +13,10 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import g, redirect, request, session, url_for
-from sqlalchemy import select
 
 from server.extensions import db
 from server.models import User
+from server.services.users import authenticate
 
 PAGE_ROLES = ("supervisor", "admin")
 SESSION_KEY = "tapak_user"
@@ -35,11 +35,9 @@ def _fingerprint(user: User) -> str:
 
 
 def check_credentials(username: str, password: str) -> User | None:
-    """The active user with this password, or None; the same answer for every mismatch."""
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not user.check_password(password):
-        return None
-    return user
+    """The active user with this password, or None; the same answer, and the same one
+    password-hash check, for every mismatch (the API's login does the same)."""
+    return authenticate(db.session, username, password)
 
 
 def _clear() -> None:

@@ -94,12 +94,7 @@ def _http_error(error: HTTPException):
 
 @bp.after_request
 def _headers(response):
-    from server.web import CONTENT_SECURITY_POLICY
-
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    # The security headers (CSP and the rest) are app-wide: server.security.
     if response.mimetype == "text/html":
         # Pages carry names and NIKs: never kept by a shared phone's cache or a proxy.
         response.headers["Cache-Control"] = "no-store"
