@@ -217,3 +217,21 @@ def test_a_leaked_token_table_gives_no_working_token(client, db, make_user, logi
         response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {value}"})
         assert response.status_code == 401, (value, response.get_json())
     assert client.get("/api/v1/me", headers=headers).status_code == 200
+
+
+def test_a_deactivated_user_loses_every_token_at_once(client, db, make_user, login):
+    """A lost phone whose owner is deactivated: none of their devices' tokens works."""
+    user = make_user("ani")
+    phone, tablet = login("ani", device_id="phone"), login("ani", device_id="tablet")
+    user.active = False
+    db.commit()
+    for headers in (phone, tablet):
+        assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_the_api_never_accepts_the_page_session_cookie(client, make_user):
+    """The API authenticates by bearer token only, so another site cannot ride the cookie."""
+    make_user("spv", role="supervisor")
+    assert _page_login(client, "spv").status_code == 303
+    assert client.get("/review/antrean").status_code == 200  # the cookie works on pages
+    assert client.get("/api/v1/me").status_code == 401
