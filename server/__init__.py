@@ -67,9 +67,11 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from server import params
     from server.extensions import api, compress, db, limiter, migrate
     from sync.db import configure_engine
 
+    params.init_app(app)  # before the blueprints: URL rules take their converters when added
     db.init_app(app)
     migrations = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
     migrate.init_app(app, db, directory=migrations, render_as_batch=True)

@@ -46,8 +46,9 @@ def signed_url(sha256: str, size: str = "thumb", ttl: int | None = None,
 
 def verify(sha256: str, size: str, expires: int, sig: str, now: float | None = None) -> None:
     """Raise 403 for a signature that does not match, or for an expired link."""
-    expected = signature(sha256, size, expires)
-    if not hmac.compare_digest(expected, sig or ""):
+    expected = signature(sha256, size, expires).encode()
+    # Bytes, not str: compare_digest raises TypeError for a str that is not ASCII.
+    if not hmac.compare_digest(expected, (sig or "").encode("utf-8", "replace")):
         raise ServiceError(403, "This photo link is not valid.", code="invalid_signature")
     if (now if now is not None else time.time()) > expires:
         raise ServiceError(403, "This photo link has expired; reload the page.",

@@ -1,0 +1,113 @@
+"""Request-wide limits on input values that the database cannot store or compare.
+
+Some values pass any schema yet fail in the database driver, which would answer 500: an integer
+beyond 64 bits (SQLite's and PostgreSQL's largest) and a NUL character (PostgreSQL text cannot
+hold one). They are refused here once, for every view, rather than field by field:
+
+* ``<int:...>`` in a URL rule matches 0 … 2**63 - 1 only (a bigger number is a 404);
+* a NUL anywhere in the URL's path or query answers 400 ``invalid_characters``;
+* every schema loaded by ``@blp.arguments`` (query, JSON) refuses out-of-range integers,
+  strings with NUL and date-times that overflow when turned into UTC (``9999-12-31T23:00-14:00``)
+  as 422 ``validation_failed``, with the field's path.
+
+Schemas that want a (tighter) bound in the OpenAPI document too use ``server.schemas.Id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask, request
+from marshmallow import ValidationError
+from webargs.flaskparser import FlaskParser
+from werkzeug.routing import IntegerConverter
+
+from server.services import ServiceError
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+OUT_OF_RANGE = f"Must be between {INT64_MIN} and {INT64_MAX}."
+HAS_NUL = "Must not contain NUL characters."
+NOT_IN_UTC = "Must be a time that exists in UTC (years 1 to 9999)."
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` with a default maximum: a bigger number matches no route, so 404."""
+
+    def __init__(self, map, *args, max: int | None = INT64_MAX, **kwargs) -> None:  # noqa: A002
+        super().__init__(map, *args, max=max, **kwargs)
+
+
+def _problems(value, path: tuple = ()) -> list[tuple[tuple, str]]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [] if INT64_MIN <= value <= INT64_MAX else [(path, OUT_OF_RANGE)]
+    if isinstance(value, str):
+        return [(path, HAS_NUL)] if "\x00" in value else []
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        try:
+            value.astimezone(dt.UTC)
+        except OverflowError:
+            return [(path, NOT_IN_UTC)]
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                found.append(((*path, key), HAS_NUL))
+            found.extend(_problems(item, (*path, key)))
+        return found
+    if isinstance(value, list | tuple | set):
+        return [p for i, item in enumerate(value) for p in _problems(item, (*path, i))]
+    return []
+
+
+def check_storable(data) -> None:
+    """ValidationError (messages nested by field) for values the database would choke on."""
+    messages: dict = {}
+    for path, message in _problems(data):
+        if not path:
+            messages.setdefault("_schema", []).append(message)
+            continue
+        node = messages
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node.setdefault(path[-1], []).append(message)
+    if messages:
+        raise ValidationError(messages)
+
+
+class TapakParser(FlaskParser):
+    """webargs' parser, with ``check_storable`` run on every loaded schema."""
+
+    def _validate_arguments(self, data, validators) -> None:
+        check_storable(data)
+        super()._validate_arguments(data, validators)
+
+
+def install_parser() -> None:
+    """Make every ``@blp.arguments`` check with TapakParser.
+
+    flask-smorest binds its one parser instance when it decorates a view (at import), so that
+    instance is given TapakParser's class, whenever this runs; it adds no state of its own.
+    """
+    from flask_smorest.arguments import ArgumentsMixin
+
+    parser = ArgumentsMixin.ARGUMENTS_PARSER
+    if type(parser) is FlaskParser:
+        parser.__class__ = TapakParser
+    elif not isinstance(parser, TapakParser):
+        raise RuntimeError(f"unexpected flask-smorest parser {type(parser).__name__}")
+
+
+def _refuse_nul_in_url() -> None:
+    if "\x00" in request.path or any(
+            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        raise ServiceError(400, "The URL contains a NUL character.", code="invalid_characters",
+                           details={"location": "path" if "\x00" in request.path else "query"})
+
+
+def init_app(app: Flask) -> None:
+    """Call before any blueprint is registered: URL rules take their converters when added."""
+    install_parser()
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.before_request(_refuse_nul_in_url)

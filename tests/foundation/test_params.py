@@ -1,0 +1,63 @@
+"""Values that pass a schema but not the database driver get 4xx, never 500 (server/params.py)."""
+
+import pytest
+
+from tests.foundation.test_errors import envelope
+
+
+@pytest.fixture
+def admin(make_user, login):
+    make_user("root", role="admin")
+    return login("root")
+
+
+def test_media_signature_that_is_not_ascii_is_403(client):
+    """hmac.compare_digest raised TypeError on a non-ASCII str: a 500 before the fix."""
+    response = client.get(f"/api/v1/media/{'0' * 64}?exp=1&sig=%C3%A9%E2%98%83")
+    envelope(response, 403, "invalid_signature")
+
+
+def test_integer_beyond_64_bits_in_query_is_422(client, admin):
+    """SQLite raised OverflowError binding it."""
+    response = client.get(f"/api/v1/assignments?round_id={2**63}", headers=admin)
+    error = envelope(response, 422, "validation_failed")
+    assert [(e["path"], e["location"]) for e in error["details"]["errors"]] == [
+        ("round_id", "query")]
+
+
+def test_integer_beyond_64_bits_in_path_matches_no_route(client, admin):
+    envelope(client.get(f"/api/v1/conflicts/{2**63}", headers=admin), 404, "not_found")
+
+
+@pytest.mark.parametrize("url", ["/api/v1/households/a%00b", "/api/v1/households?q=a%00b"])
+def test_nul_in_url_is_400(client, admin, url):
+    """PostgreSQL text cannot hold a NUL: the driver raised DataError."""
+    envelope(client.get(url, headers=admin), 400, "invalid_characters")
+
+
+def test_nul_in_json_body_is_422(client, make_user, login):
+    make_user("sup", role="supervisor")
+    response = client.post("/api/v1/rounds", headers=login("sup"), json={
+        "name": "Round\x00 one", "starts_on": "2026-01-01", "ends_on": "2026-02-01"})
+    error = envelope(response, 422, "validation_failed")
+    assert [e["path"] for e in error["details"]["errors"]] == ["name"]
+
+
+def test_date_time_that_overflows_in_utc_is_422(client, admin):
+    """The CSV export's query failed converting it to UTC, mid-stream."""
+    response = client.get("/api/v1/exports/changes.csv?since=9999-12-31T23:59:59-14:00",
+                          headers=admin)
+    error = envelope(response, 422, "validation_failed")
+    assert [e["path"] for e in error["details"]["errors"]] == ["since"]
+
+
+def test_check_storable_names_every_bad_value():
+    from marshmallow import ValidationError
+
+    from server.params import HAS_NUL, OUT_OF_RANGE, check_storable
+
+    check_storable({"ids": [1, 2**63 - 1, -(2**63)], "flag": True, "name": "ok"})
+    with pytest.raises(ValidationError) as caught:
+        check_storable({"ids": [1, 2**63], "value": {"a\x00": "b", "c": "d\x00"}})
+    assert caught.value.messages == {"ids": {1: [OUT_OF_RANGE]},
+                                     "value": {"a\x00": [HAS_NUL], "c": [HAS_NUL]}}
