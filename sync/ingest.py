@@ -23,6 +23,7 @@ It runs in two phases so that the write lock is held only for the writes:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -79,7 +80,17 @@ def _parse_time(value) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    return parsed if parsed.tzinfo is not None and not _beyond_utc(parsed) else None
+
+
+def _beyond_utc(value: dt.datetime) -> bool:
+    """Whether an aware time has no UTC equivalent (9999-12-31T23:00-14:00), so cannot be
+    stored."""
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        return True
+    return False
 
 
 class FormCache:
@@ -91,6 +102,8 @@ class FormCache:
     def get(self, form_id, version) -> FormVersion | None:
         if not isinstance(form_id, str) or type(version) is not int:
             return None  # (and never an unhashable key)
+        if "\x00" in form_id or not 0 <= version <= _MAX_INT:
+            return None  # no such row, and the database would refuse to compare
         key = (form_id, version)
         if key not in self.rows:
             self.rows[key] = self.session.scalar(select(FormVersion).where(
@@ -126,6 +139,13 @@ def _envelope_errors(visit: dict) -> list[dict]:
         if value is not None and (type(value) is not int or not 0 <= value <= _MAX_INT):
             errors += _error(key, "type", f"{key} must be a whole number (the record version "
                              "the visit started from).")
+    for key in ("started_at", "ended_at"):
+        value = visit.get(key)
+        with contextlib.suppress(ValueError, TypeError):
+            parsed = dt.datetime.fromisoformat(value)
+            if parsed.tzinfo is not None and _beyond_utc(parsed):
+                errors += _error(key, "out_of_range", f"{key} must be a time that exists in "
+                                 "UTC (years 1 to 9999).")
     branch = visit.get("branch_id")
     if branch is not None and (not isinstance(branch, str) or len(branch) > 64):
         errors += _error("branch_id", "type", "branch_id must be a string of at most 64 "
@@ -180,8 +200,13 @@ def _check(visit, index: int, cache: FormCache, compiled: Callable,
     if not isinstance(uuid, str) or not 8 <= len(uuid) <= 64:
         return VisitResult(uuid if isinstance(uuid, str) else None, REJECTED,
                            _error("uuid", "required", "Each visit needs a uuid (8-64 chars)."))
-    candidate = _Candidate(index, uuid, content_hash(visit), visit.get("household_id"),
-                           None, [])
+    text = canonical_json(visit)
+    if "\\u0000" in text:  # JSON's only spelling of a NUL, which PostgreSQL text cannot hold
+        errors = _nul_errors(visit)
+        if errors:
+            return VisitResult(uuid, REJECTED, errors)
+    candidate = _Candidate(index, uuid, hashlib.sha256(text.encode()).hexdigest(),
+                           visit.get("household_id"), None, [])
     row = cache.get(visit.get("form_id"), visit.get("form_version"))
     if row is None:
         candidate.errors = _error("form_version", "unknown_form",
@@ -211,6 +236,23 @@ def _check(visit, index: int, cache: FormCache, compiled: Callable,
         accuracy_m=location.get("accuracy_m"), answers=answers,
         raw=json.dumps(visit, ensure_ascii=False), attempts=0)
     return candidate
+
+
+def _nul_errors(value, path: str = "") -> list[dict]:
+    """Every string (or key) holding a NUL: a whole visit refused here, before any query."""
+    found: list[dict] = []
+    if isinstance(value, str) and "\x00" in value:
+        found += _error(path, "nul_character", "Text must not contain NUL characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                found += _error(where, "nul_character", "Keys must not contain NUL characters.")
+            found += _nul_errors(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _nul_errors(item, f"{path}[{i}]")
+    return found
 
 
 def _store(session: Session, candidates: list[_Candidate], results: list,

@@ -33,8 +33,9 @@ def read_batch(req: Request, max_bytes: int, max_visits: int) -> tuple[bytes, di
     if not isinstance(batch, dict):
         raise _bad("The body must be an object with batch_id, device_id and visits.")
     for key in ("batch_id", "device_id"):
-        if not isinstance(batch.get(key), str) or not 1 <= len(batch[key]) <= 128:
-            raise _bad(f"{key} must be a string of 1-128 characters.")
+        if (not isinstance(batch.get(key), str) or not 1 <= len(batch[key]) <= 128
+                or "\x00" in batch[key]):  # PostgreSQL text cannot hold a NUL
+            raise _bad(f"{key} must be a string of 1-128 characters, without NUL.")
     visits = batch.get("visits")
     if not isinstance(visits, list) or not all(isinstance(v, dict) for v in visits):
         raise _bad("visits must be a list of objects.")
