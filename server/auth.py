@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from flask import abort, g, request
 
+from server.api.openapi import mark_authenticated
 from server.extensions import db
 from server.models import ApiToken, User
 
@@ -44,7 +45,7 @@ def login_required(*roles: str) -> Callable:
                 abort(403)
             return view(*args, **kwargs)
 
-        wrapped._tapak_auth = True  # read by the OpenAPI security marker
+        mark_authenticated(wrapped, roles)
         return wrapped
 
     return decorator

@@ -2,8 +2,6 @@
 
 from flask import Flask, abort, current_app, request
 
-from server.extensions import api
-
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -45,8 +43,16 @@ def register_blueprints(app: Flask) -> None:
         users,
         visits,
     )
+    from server.api.converters import register_converters
+    from server.api.openapi import complete_spec
+    from server.extensions import api
+    from server.schemas import ErrorSchema
 
+    register_converters(app, api)
     for module in (health, auth, users, areas, forms, households, rounds, assignments, sync,
                    photos, visits, progress, conflicts, media, exports):
         api.register_blueprint(module.blp)
+    if "Error" not in api.spec.components.schemas:
+        api.spec.components.schema("Error", schema=ErrorSchema)
+    complete_spec(api.spec)
     app.before_request(_require_json_bodies)

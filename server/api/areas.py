@@ -15,20 +15,22 @@ blp = Blueprint("areas", __name__, url_prefix="/api/v1", description="Administra
 
 class AreaQuerySchema(Schema):
     level = fields.String(load_default=None, validate=validate.OneOf(LEVELS))
-    parent = fields.String(load_default=None)
+    parent = fields.String(load_default=None, validate=validate.Length(max=20),
+                           metadata={"description": "Kemendagri code of the parent area."})
 
 
 class AreaSchema(Schema):
     code = fields.String()
-    bps_code = fields.String()
+    bps_code = fields.String(allow_none=True)
     name = fields.String()
-    level = fields.String()
-    parent_code = fields.String()
+    level = fields.String(validate=validate.OneOf(LEVELS))
+    parent_code = fields.String(allow_none=True, metadata={"description": "null for the province"})
 
 
 @blp.route("/areas")
 class Areas(MethodView):
     @login_required()
+    @blp.doc(operationId="listAreas")
     @blp.arguments(AreaQuerySchema, location="query")
     @blp.response(200, AreaSchema(many=True))
     def get(self, query):

@@ -5,9 +5,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from server.api.openapi import errors, links
 from server.auth import login_required
 from server.extensions import db
-from server.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from server.pagination import decode_cursor, encode_cursor
+from server.schemas import KELURAHAN, Cursor, Id, Limit
 from server.services import assignments as service
 from sync.db import write_transaction
 from sync.models.assignment import ASSIGNMENT_STATUSES
@@ -15,17 +17,29 @@ from sync.models.assignment import ASSIGNMENT_STATUSES
 blp = Blueprint("assignments", __name__, url_prefix="/api/v1/assignments",
                 description="Assignments")
 
-KELURAHAN = validate.Regexp(r"^\d\d\.\d\d\.\d\d\.\d{4}$")
 
 
 class AssignSchema(Schema):
-    round_id = fields.Integer(required=True)
-    enumerator = fields.String(required=True)
-    household_ids = fields.List(fields.String(), validate=validate.Length(min=1, max=5000),
-                                load_default=None)
-    kelurahan = fields.String(load_default=None, validate=KELURAHAN)
-    rt = fields.String(load_default=None, validate=validate.Regexp(r"^\d{3}$"))
-    rw = fields.String(load_default=None, validate=validate.Regexp(r"^\d{3}$"))
+    """Families by id, or every family of a kelurahan (optionally one RT/RW): one of the two."""
+
+    class Meta:
+        openapi = {"oneOf": [
+            {"required": ["household_ids"],
+             "properties": {"rt": {"not": {}}, "rw": {"not": {}}}},
+            {"required": ["kelurahan"]},
+        ]}
+
+    round_id = Id(required=True)
+    enumerator = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                               metadata={"description": "an active enumerator's username"})
+    household_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                                validate=validate.Length(min=1, max=5000),
+                                load_default=None, allow_none=False)
+    kelurahan = fields.String(load_default=None, allow_none=False, validate=KELURAHAN)
+    rt = fields.String(load_default=None, allow_none=False,
+                       validate=validate.Regexp(r"^\d{3}$"))
+    rw = fields.String(load_default=None, allow_none=False,
+                       validate=validate.Regexp(r"^\d{3}$"))
 
     @validates_schema
     def one_selector(self, data, **_kwargs):
@@ -43,11 +57,11 @@ class AssignResultSchema(Schema):
 
 
 class AssignmentQuerySchema(Schema):
-    round_id = fields.Integer(load_default=None)
-    enumerator = fields.String(load_default=None)
+    round_id = Id(load_default=None)
+    enumerator = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
     status = fields.String(load_default=None, validate=validate.OneOf(ASSIGNMENT_STATUSES))
-    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
-    cursor = fields.String(load_default=None)
+    limit = Limit()
+    cursor = Cursor()
 
 
 class AssignmentSchema(Schema):
@@ -58,7 +72,7 @@ class AssignmentSchema(Schema):
     status = fields.String()
     note = fields.String(allow_none=True)
     kode_kelurahan = fields.String()
-    no_kk = fields.String()
+    no_kk = fields.String(allow_none=True, metadata={"description": "masked"})
     assigned_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -71,7 +85,13 @@ class AssignmentPageSchema(Schema):
 @blp.route("")
 class Assignments(MethodView):
     @login_required("supervisor", "admin")
-    @blp.arguments(AssignSchema)
+    @blp.doc(operationId="assign")
+    @errors({404: ["not_found"]})
+    @blp.arguments(AssignSchema, examples={
+        "families": {"value": {"round_id": 1, "enumerator": "enum-cengkareng-1",
+                               "household_ids": ["KLG-3173010000123"]}},
+        "kelurahan": {"value": {"round_id": 1, "enumerator": "enum-cengkareng-1",
+                                "kelurahan": "31.73.01.1001", "rt": "003", "rw": "007"}}})
     @blp.response(201, AssignResultSchema)
     def post(self, body):
         """Assign families in bulk; a family held by another enumerator in the round moves."""
@@ -82,6 +102,9 @@ class Assignments(MethodView):
         return result.as_dict()
 
     @login_required()
+    @blp.doc(operationId="listAssignments")
+    @links(200, {"nextPage": {"operationId": "listAssignments",
+                              "parameters": {"cursor": "$response.body#/next_cursor"}}})
     @blp.arguments(AssignmentQuerySchema, location="query")
     @blp.response(200, AssignmentPageSchema)
     def get(self, query):
@@ -94,9 +117,10 @@ class Assignments(MethodView):
                 "next_cursor": encode_cursor("assignments", last) if last else None}
 
 
-@blp.route("/<int:round_id>/<household_id>")
+@blp.route("/<id:round_id>/<household_id:household_id>")
 class AssignmentDetail(MethodView):
     @login_required("supervisor", "admin")
+    @blp.doc(operationId="unassign")
     @blp.response(204)
     def delete(self, round_id, household_id):
         """Unassign: the family leaves the enumerator's phone at its next pull."""

@@ -6,7 +6,8 @@ from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from server.auth import authenticate, login_required
+from server.api.openapi import errors
+from server.auth import login_required
 from server.extensions import db, limiter
 from server.schemas import UserSchema
 from server.services import users as user_service
@@ -30,8 +31,15 @@ class TokenSchema(Schema):
 
 
 class RevokeSchema(Schema):
-    username = fields.String(load_default=None)
-    device_id = fields.String(load_default=None)
+    """A user, a device, or one user's device; at least one of the two."""
+
+    class Meta:
+        openapi = {"minProperties": 1}
+
+    username = fields.String(load_default=None, allow_none=False,
+                             validate=validate.Length(min=1, max=64))
+    device_id = fields.String(load_default=None, allow_none=False,
+                              validate=validate.Length(min=1, max=128))
 
 
 class RevokedSchema(Schema):
@@ -50,7 +58,11 @@ class Token(MethodView):
     decorators = [limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"],
                                 key_func=_login_key, methods=["POST"])]
 
-    @blp.arguments(LoginSchema)
+    @blp.doc(operationId="login")
+    @errors({401: ["invalid_credentials"], 429: ["rate_limited"]})
+    @blp.arguments(LoginSchema, example={"username": "enum-cengkareng-1",
+                                         "password": "from demo-logins.txt",
+                                         "device_id": "android-5f2c"})
     @blp.response(201, TokenSchema)
     def post(self, body):
         """Log in from a device and receive an opaque bearer token."""
@@ -64,10 +76,11 @@ class Token(MethodView):
                       "user": token.user}
         return result
 
+    @login_required()
+    @blp.doc(operationId="logout")
     @blp.response(204)
     def delete(self):
         """Revoke the token this request was made with."""
-        authenticate()
         with write_transaction(db.session):
             db.session.get(type(g.token), g.token.id).revoked_at = db.func.now()
 
@@ -75,7 +88,8 @@ class Token(MethodView):
 @blp.route("/revoke")
 class Revoke(MethodView):
     @login_required("admin")
-    @blp.arguments(RevokeSchema)
+    @blp.doc(operationId="revokeTokens")
+    @blp.arguments(RevokeSchema, example={"device_id": "android-5f2c"})
     @blp.response(200, RevokedSchema)
     def post(self, body):
         """Revoke every token of a user, of a device (a lost phone), or of a user's device."""

@@ -5,9 +5,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from server.api.openapi import errors, links
 from server.auth import login_required
 from server.extensions import db
-from server.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from server.schemas import KECAMATAN, KELURAHAN, NOTE, Cursor, Id, Limit
 from server.services import conflicts as service
 from server.services import review
 from sync.models.conflict import CONFLICT_STATUSES, DECISIONS
@@ -16,9 +17,6 @@ blp = Blueprint("conflicts", __name__, url_prefix="/api/v1/conflicts",
                 description="Conflicts (the review queue)")
 
 REVIEWERS = ("supervisor", "admin")
-KECAMATAN = validate.Regexp(r"^\d\d\.\d\d\.\d\d$")
-KELURAHAN = validate.Regexp(r"^\d\d\.\d\d\.\d\d\.\d{4}$")
-NOTE = validate.Length(max=2000)
 
 
 class ConflictQuerySchema(Schema):
@@ -30,8 +28,8 @@ class ConflictQuerySchema(Schema):
     household_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
     visit_uuid = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
     sort = fields.String(load_default="newest", validate=validate.OneOf(service.SORTS))
-    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
-    cursor = fields.String(load_default=None)
+    limit = Limit()
+    cursor = Cursor()
 
 
 class ConflictSchema(Schema):
@@ -80,7 +78,9 @@ class ConflictDetailSchema(ConflictSchema):
 
 class ResolveSchema(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
-    value = fields.Raw(load_default=None, allow_none=True)
+    value = fields.Raw(load_default=None, allow_none=True, metadata={
+        "description": "With set_value: the value to write, fitting the field (422 "
+                       "`invalid_value` otherwise)."})
     note = fields.String(load_default=None, allow_none=True, validate=NOTE)
 
 
@@ -96,7 +96,7 @@ class ResolvedSchema(ConflictSchema):
 
 
 class BulkResolveSchema(Schema):
-    ids = fields.List(fields.Integer(), required=True,
+    ids = fields.List(Id(), required=True,
                       validate=validate.Length(min=1, max=review.MAX_BULK))
     decision = fields.String(required=True, validate=validate.OneOf(review.BULK_DECISIONS))
     note = fields.String(load_default=None, allow_none=True, validate=NOTE)
@@ -115,6 +115,13 @@ class ReopenSchema(Schema):
 @blp.route("")
 class Conflicts(MethodView):
     @login_required(*REVIEWERS)
+    @blp.doc(operationId="listConflicts")
+    @links(200, {"nextPage": {"operationId": "listConflicts",
+                              "parameters": {"cursor": "$response.body#/next_cursor"}},
+                 "getConflict": {"operationId": "getConflict",
+                                 "parameters": {"conflict_id": "$response.body#/items/0/id"}},
+                 "resolveConflict": {"operationId": "resolveConflict",
+                                     "parameters": {"conflict_id": "$response.body#/items/0/id"}}})
     @blp.arguments(ConflictQuerySchema, location="query")
     @blp.response(200, ConflictPageSchema)
     def get(self, query):
@@ -122,33 +129,46 @@ class Conflicts(MethodView):
         return service.list_conflicts(db.session, g.user, **query)
 
 
-@blp.route("/<int:conflict_id>")
+@blp.route("/<id:conflict_id>")
 class ConflictDetail(MethodView):
     @login_required(*REVIEWERS)
+    @blp.doc(operationId="getConflict")
+    @links(200, {"resolveConflict": {"operationId": "resolveConflict",
+                                     "parameters": {"conflict_id": "$response.body#/id"}},
+                 "getVisit": {"operationId": "getVisit",
+                              "parameters": {"uuid": "$response.body#/visit_uuid"}}})
     @blp.response(200, ConflictDetailSchema)
     def get(self, conflict_id):
         """Values whole, the visit's photos (signed URLs), the family's history, the map."""
         return service.conflict_detail(db.session, g.user, conflict_id)
 
 
-@blp.route("/<int:conflict_id>/resolve")
+@blp.route("/<id:conflict_id>/resolve")
 class Resolve(MethodView):
     @login_required(*REVIEWERS)
-    @blp.arguments(ResolveSchema)
+    @blp.doc(operationId="resolveConflict")
+    @errors({409: ["already_decided", "stale_field", "household_not_found"],
+             422: ["invalid_value"]})
+    @links(200, {"reopenConflict": {"operationId": "reopenConflict",
+                                    "parameters": {"conflict_id": "$response.body#/id"}}})
+    @blp.arguments(ResolveSchema, examples={
+        "accept": {"value": {"decision": "accept_visit", "note": "Dicek di lapangan."}},
+        "keep": {"value": {"decision": "keep_registry", "note": "Registri benar."}}})
     @blp.response(200, ResolvedSchema)
-    @blp.alt_response(409, description="No longer open: someone decided first")
     def post(self, body, conflict_id):
         """Decide: accept_visit, keep_registry or set_value (with value), and a note."""
         return review.resolve_conflict(db.session, g.user, conflict_id, body["decision"],
                                        value=body["value"], note=body["note"])
 
 
-@blp.route("/<int:conflict_id>/reopen")
+@blp.route("/<id:conflict_id>/reopen")
 class Reopen(MethodView):
     @login_required(*REVIEWERS)
-    @blp.arguments(ReopenSchema)
+    @blp.doc(operationId="reopenConflict")
+    @errors({409: ["already_open", "visit_closed"]})
+    @blp.arguments(ReopenSchema, required=False,
+                   example={"note": "Salah pilih; diperiksa lagi."})
     @blp.response(200, ResolvedSchema)
-    @blp.alt_response(409, description="Open already, or its visit was rejected or returned")
     def post(self, body, conflict_id):
         """Open a decided conflict again; the version its decision wrote is not undone."""
         return review.reopen_conflict(db.session, g.user, conflict_id, note=body["note"])
@@ -157,7 +177,10 @@ class Reopen(MethodView):
 @blp.route("/resolve")
 class BulkResolve(MethodView):
     @login_required(*REVIEWERS)
-    @blp.arguments(BulkResolveSchema)
+    @blp.doc(operationId="bulkResolveConflicts")
+    @blp.arguments(BulkResolveSchema, example={"ids": [101, 102, 103],
+                                               "decision": "keep_registry",
+                                               "note": "Perbedaan kecil, registri benar."})
     @blp.response(200, BulkReportSchema)
     def post(self, body):
         """Resolve many conflicts with one decision; each id stands alone (a per-id report)."""

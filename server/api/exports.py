@@ -5,16 +5,15 @@ import datetime as dt
 from flask import Response, g, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from server.auth import login_required
 from server.extensions import db
+from server.schemas import KECAMATAN, KELURAHAN, Id
 from server.services import exports as service
 
 blp = Blueprint("exports", __name__, url_prefix="/api/v1/exports", description="CSV exports")
 
-KECAMATAN = validate.Regexp(r"^\d\d\.\d\d\.\d\d$")
-KELURAHAN = validate.Regexp(r"^\d\d\.\d\d\.\d\d\.\d{4}$")
 
 
 class ChangesQuerySchema(Schema):
@@ -26,7 +25,11 @@ class ChangesQuerySchema(Schema):
 class OutcomesQuerySchema(Schema):
     kecamatan = fields.String(load_default=None, validate=KECAMATAN)
     kelurahan = fields.String(load_default=None, validate=KELURAHAN)
-    round_id = fields.Integer(load_default=None)
+    round_id = Id(load_default=None)
+
+
+CSV = {"description": "CSV (UTF-8, a header row), streamed.",
+       "content": {"text/csv": {"schema": {"type": "string"}}}}
 
 
 def _csv(chunks, name: str) -> Response:
@@ -45,8 +48,8 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 @blp.route("/changes.csv")
 class Changes(MethodView):
     @login_required("supervisor", "admin")
+    @blp.doc(operationId="exportChanges", responses={200: CSV})
     @blp.arguments(ChangesQuerySchema, location="query")
-    @blp.response(200, content_type="text/csv")
     def get(self, query):
         """Verified changes (not the registry import's) since a time, one row a field."""
         chunks = service.changes_csv(db.session, g.user, since=_utc(query["since"]),
@@ -57,8 +60,8 @@ class Changes(MethodView):
 @blp.route("/outcomes.csv")
 class Outcomes(MethodView):
     @login_required("supervisor", "admin")
+    @blp.doc(operationId="exportOutcomes", responses={200: CSV})
     @blp.arguments(OutcomesQuerySchema, location="query")
-    @blp.response(200, content_type="text/csv")
     def get(self, query):
         """Visit outcomes of an area (and round): status, times, conflicts by severity."""
         chunks = service.outcomes_csv(db.session, g.user, kecamatan=query["kecamatan"],

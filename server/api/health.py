@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from sqlalchemy import text
 
 from server import __version__
@@ -12,13 +12,14 @@ blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service h
 
 
 class HealthSchema(Schema):
-    status = fields.String()
-    database = fields.String()
+    status = fields.String(validate=validate.OneOf(["ok", "degraded"]))
+    database = fields.String(validate=validate.OneOf(["ok", "unreachable"]))
     version = fields.String()
 
 
 @blp.route("/health")
 class Health(MethodView):
+    @blp.doc(operationId="getHealth")
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema)
     def get(self):

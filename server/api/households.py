@@ -5,9 +5,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from server.api.openapi import links
 from server.auth import login_required
 from server.extensions import db
-from server.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from server.pagination import decode_cursor, encode_cursor
+from server.schemas import KECAMATAN, KELURAHAN, Cursor, Limit
 from server.services import households as service
 
 blp = Blueprint("households", __name__, url_prefix="/api/v1/households",
@@ -15,27 +17,28 @@ blp = Blueprint("households", __name__, url_prefix="/api/v1/households",
 
 
 class HouseholdQuerySchema(Schema):
-    kecamatan = fields.String(load_default=None, validate=validate.Regexp(r"^\d\d\.\d\d\.\d\d$"))
-    kelurahan = fields.String(load_default=None,
-                              validate=validate.Regexp(r"^\d\d\.\d\d\.\d\d\.\d{4}$"))
+    kecamatan = fields.String(load_default=None, validate=KECAMATAN)
+    kelurahan = fields.String(load_default=None, validate=KELURAHAN)
     q = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
-    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
-    cursor = fields.String(load_default=None)
+    limit = Limit()
+    cursor = Cursor()
 
 
 class HouseholdSummarySchema(Schema):
     household_id = fields.String()
-    no_kk = fields.String(metadata={"description": "masked: region code and last 2 digits"})
+    no_kk = fields.String(allow_none=True,
+                          metadata={"description": "masked: region code and last 2 digits"})
     kode_kelurahan = fields.String()
     kode_kecamatan = fields.String()
-    rt = fields.String()
-    rw = fields.String()
-    desil = fields.Integer()
+    rt = fields.String(allow_none=True)
+    rw = fields.String(allow_none=True)
+    desil = fields.Integer(allow_none=True)
     members = fields.Integer()
-    version = fields.Integer(metadata={"description": "verified record version"})
+    version = fields.Integer(allow_none=True,
+                             metadata={"description": "verified record version"})
     registry_version = fields.Integer()
     removed = fields.Boolean()
-    registry_changed_at = fields.DateTime()
+    registry_changed_at = fields.DateTime(allow_none=True)
 
 
 class HouseholdPageSchema(Schema):
@@ -65,6 +68,11 @@ class HouseholdDetailSchema(Schema):
 @blp.route("")
 class Households(MethodView):
     @login_required()
+    @blp.doc(operationId="listHouseholds")
+    @links(200, {"nextPage": {"operationId": "listHouseholds",
+                              "parameters": {"cursor": "$response.body#/next_cursor"}},
+                 "getHousehold": {"operationId": "getHousehold", "parameters": {
+                     "household_id": "$response.body#/items/0/household_id"}}})
     @blp.arguments(HouseholdQuerySchema, location="query")
     @blp.response(200, HouseholdPageSchema)
     def get(self, query):
@@ -77,9 +85,10 @@ class Households(MethodView):
                 "next_cursor": encode_cursor("households", last) if last else None}
 
 
-@blp.route("/<household_id>")
+@blp.route("/<household_id:household_id>")
 class Household(MethodView):
     @login_required()
+    @blp.doc(operationId="getHousehold")
     @blp.response(200, HouseholdDetailSchema)
     def get(self, household_id):
         """The registry record, the verified record, its version and its history."""
@@ -87,7 +96,7 @@ class Household(MethodView):
 
 
 class PrefillQuerySchema(Schema):
-    form_id = fields.String(required=True)
+    form_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
 
 
 class PrefillSchema(Schema):
@@ -98,9 +107,10 @@ class PrefillSchema(Schema):
     answers = fields.Dict()
 
 
-@blp.route("/<household_id>/prefill")
+@blp.route("/<household_id:household_id>/prefill")
 class Prefill(MethodView):
     @login_required()
+    @blp.doc(operationId="getPrefill")
     @blp.arguments(PrefillQuerySchema, location="query")
     @blp.response(200, PrefillSchema)
     def get(self, query, household_id):

@@ -5,6 +5,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from server.api.openapi import errors
+from server.api.photos import IMAGE_CONTENT
 from server.services import media as service
 
 blp = Blueprint("media", __name__, url_prefix="/api/v1/media",
@@ -13,12 +15,17 @@ blp = Blueprint("media", __name__, url_prefix="/api/v1/media",
 
 class MediaQuerySchema(Schema):
     size = fields.String(load_default="thumb", validate=validate.OneOf(service.SIZES))
-    exp = fields.Integer(required=True)
-    sig = fields.String(required=True, validate=validate.Length(max=128))
+    exp = fields.Integer(required=True, validate=validate.Range(0, 2**53),
+                         metadata={"description": "Unix time the link expires"})
+    sig = fields.String(required=True, validate=validate.Length(max=128),
+                        metadata={"description": "HMAC-SHA256, hex, made by the server"})
 
 
-@blp.route("/<sha256>")
+@blp.route("/<sha256:sha256>")
 class Media(MethodView):
+    @blp.doc(operationId="getSignedPhoto", responses={200: {
+        "description": "The thumbnail (JPEG) or the original.", "content": IMAGE_CONTENT}})
+    @errors({403: ["invalid_signature", "link_expired"], 404: ["not_found"]})
     @blp.arguments(MediaQuerySchema, location="query")
     def get(self, query, sha256):
         """The thumbnail or original; 403 when the signature fails or the link expired."""

@@ -5,9 +5,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from server.api.openapi import errors, links
 from server.auth import login_required
 from server.extensions import db
-from server.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from server.pagination import decode_cursor, encode_cursor
+from server.schemas import Cursor, Id, Limit
 from server.services import progress as service
 
 blp = Blueprint("progress", __name__, url_prefix="/api/v1/progress",
@@ -16,8 +18,10 @@ blp = Blueprint("progress", __name__, url_prefix="/api/v1/progress",
 
 class ProgressQuerySchema(Schema):
     level = fields.String(load_default="kecamatan", validate=validate.OneOf(service.LEVELS))
-    parent = fields.String(load_default=None, validate=validate.Regexp(r"^\d\d(\.\d\d){1,2}$"))
-    round_id = fields.Integer(load_default=None)
+    parent = fields.String(load_default=None, validate=validate.Regexp(r"^\d\d(\.\d\d){1,2}$"),
+                           metadata={"description": "With level=kelurahan: the kecamatan "
+                                                    "(422 without it)."})
+    round_id = Id(load_default=None)
     priority = fields.Boolean(load_default=False)
 
 
@@ -59,8 +63,8 @@ class ProgressSchema(Schema):
 
 
 class EscalatedQuerySchema(Schema):
-    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
-    cursor = fields.String(load_default=None)
+    limit = Limit()
+    cursor = Cursor()
 
 
 class EscalatedSchema(Schema):
@@ -87,6 +91,8 @@ class EscalatedPageSchema(Schema):
 @blp.route("")
 class Progress(MethodView):
     @login_required("supervisor", "admin")
+    @blp.doc(operationId="getProgress")
+    @errors({404: ["not_found"]})
     @blp.arguments(ProgressQuerySchema, location="query")
     @blp.response(200, ProgressSchema)
     def get(self, query):
@@ -98,6 +104,9 @@ class Progress(MethodView):
 @blp.route("/escalated")
 class Escalated(MethodView):
     @login_required("admin")
+    @blp.doc(operationId="listEscalated")
+    @links(200, {"nextPage": {"operationId": "listEscalated",
+                              "parameters": {"cursor": "$response.body#/next_cursor"}}})
     @blp.arguments(EscalatedQuerySchema, location="query")
     @blp.response(200, EscalatedPageSchema)
     def get(self, query):

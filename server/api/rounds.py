@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from server.api.openapi import errors
 from server.auth import login_required
 from server.extensions import db
 from server.services import assignments as service
@@ -18,7 +19,8 @@ blp = Blueprint("rounds", __name__, url_prefix="/api/v1/rounds", description="Ro
 class RoundCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=3, max=200))
     starts_on = fields.Date(required=True)
-    ends_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True, metadata={
+        "description": "On or after starts_on (422 `invalid_dates` otherwise)."})
 
 
 class RoundSchema(Schema):
@@ -32,6 +34,7 @@ class RoundSchema(Schema):
 @blp.route("")
 class Rounds(MethodView):
     @login_required()
+    @blp.doc(operationId="listRounds")
     @blp.response(200, RoundSchema(many=True))
     def get(self):
         """Every round, newest first."""
@@ -39,7 +42,11 @@ class Rounds(MethodView):
                                                          Round.id.desc())).all()
 
     @login_required("supervisor", "admin")
-    @blp.arguments(RoundCreateSchema)
+    @blp.doc(operationId="createRound")
+    @errors({409: ["round_exists"], 422: ["invalid_dates"]})
+    @blp.arguments(RoundCreateSchema, example={"name": "Groundcheck 2026-Q1 Prioritas",
+                                               "starts_on": "2026-01-05",
+                                               "ends_on": "2026-03-31"})
     @blp.response(201, RoundSchema)
     def post(self, body):
         """Start a round, e.g. "Groundcheck 2026-Q1 Prioritas"."""

@@ -3,42 +3,48 @@
 from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
+from server.api.openapi import errors, links
 from server.auth import login_required
 from server.extensions import db
 from server.pagination import MAX_LIMIT, decode_cursor, encode_cursor
+from server.schemas import Cursor, Limit
 from server.services import ServiceError
 from sync import feed
+from sync.ingest import ACCEPTED, DUPLICATE, REJECTED, UUID_REUSED, WAITING
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Sync")
 
 
 class PullQuerySchema(Schema):
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=MAX_LIMIT, validate=validate.Range(1, MAX_LIMIT))
+    cursor = Cursor()
+    limit = Limit(MAX_LIMIT)
 
 
 class ChangeSchema(Schema):
     seq = fields.Integer()
-    type = fields.String()
-    op = fields.String()
+    type = fields.String(validate=validate.OneOf(["assignment", "household", "form"]))
+    op = fields.String(validate=validate.OneOf(["upsert", "delete"]))
     id = fields.String()
-    data = fields.Dict(allow_none=True)
+    data = fields.Dict(allow_none=True, metadata={"description": "null for a delete"})
 
 
 class PullSchema(Schema):
     changes = fields.List(fields.Nested(ChangeSchema))
-    next_cursor = fields.String()
+    next_cursor = fields.String(metadata={"description": "opaque; hand it back as `cursor`"})
     more = fields.Boolean()
 
 
 @blp.route("/pull")
 class Pull(MethodView):
     @login_required("enumerator")
+    @blp.doc(operationId="pull")
+    @errors({410: ["cursor_expired"]})
+    @links(200, {"nextPage": {"operationId": "pull",
+                              "parameters": {"cursor": "$response.body#/next_cursor"}}})
     @blp.arguments(PullQuerySchema, location="query")
     @blp.response(200, PullSchema)
-    @blp.alt_response(410, description="The cursor predates a compaction or reset: start again")
     def get(self, query):
         """What changed for this enumerator since the cursor (from the start without one).
 
@@ -64,11 +70,21 @@ class Pull(MethodView):
                                           mimetype="application/json")
 
 
+VISIT_RESULTS = (ACCEPTED, WAITING, DUPLICATE, REJECTED, UUID_REUSED)
+
+
+class VisitErrorSchema(Schema):
+    path = fields.String(metadata={"description": "e.g. `answers.anggota[0].nik`"})
+    code = fields.String(metadata={"description": "e.g. `required`, `not_assigned`, "
+                                                  "`form_closed`, `unknown_form`"})
+    message = fields.String()
+
+
 class PushResultSchema(Schema):
     uuid = fields.String(allow_none=True)
-    status = fields.String(metadata={"description": "accepted | waiting_photos | duplicate | "
-                                                    "rejected | uuid_reused"})
-    errors = fields.List(fields.Dict())
+    status = fields.String(validate=validate.OneOf(VISIT_RESULTS), metadata={
+        "description": "accepted | waiting_photos | duplicate | rejected | uuid_reused"})
+    errors = fields.List(fields.Nested(VisitErrorSchema))
     missing_photos = fields.List(fields.String())
 
 
@@ -77,9 +93,69 @@ class PushResponseSchema(Schema):
     results = fields.List(fields.Nested(PushResultSchema))
 
 
+class PushLocationSchema(Schema):
+    lat = fields.Float()
+    lon = fields.Float()
+    accuracy_m = fields.Float()
+
+
+class PushPhotoSchema(Schema):
+    field = fields.String()
+    sha256 = fields.String()
+    filename = fields.String()
+
+
+class PushVisitSchema(Schema):
+    """One visit; each is checked on its own and answered in ``results`` (never a 4xx)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    uuid = fields.String(metadata={"description": "made on the phone, 8-64 characters"})
+    form_id = fields.String()
+    form_version = fields.Integer()
+    household_id = fields.String()
+    base_version = fields.Integer(allow_none=True)
+    branch_id = fields.String(allow_none=True)
+    trunk_version = fields.Integer(allow_none=True)
+    started_at = fields.DateTime()
+    ended_at = fields.DateTime()
+    location = fields.Nested(PushLocationSchema, allow_none=True)
+    answers = fields.Dict()
+    photos = fields.List(fields.Nested(PushPhotoSchema))
+
+
+class PushBatchSchema(Schema):
+    """The batch envelope; anything else gets 400 ``bad_batch`` and nothing is stored."""
+
+    batch_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    device_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    visits = fields.List(fields.Nested(PushVisitSchema), required=True,
+                         validate=validate.Length(max=100),
+                         metadata={"description": "at most MAX_PUSH_VISITS (100): 413 above"})
+
+
+PUSH_EXAMPLE = {
+    "batch_id": "0b8f6c1e-2f55-4c3a-9a57-0c2b1f9d2a10", "device_id": "android-5f2c",
+    "visits": [{
+        "uuid": "5d0c1f9e-8a3b-4f7e-b1a2-6c9d8e7f6a5b", "form_id": "verifikasi_keluarga",
+        "form_version": 1, "household_id": "KLG-3173010000123", "base_version": 3,
+        "started_at": "2026-01-05T09:12:00+07:00", "ended_at": "2026-01-05T09:31:00+07:00",
+        "location": {"lat": -6.1402, "lon": 106.7361, "accuracy_m": 8},
+        "answers": {"hasil_kunjungan": 1},
+        "photos": [{"field": "foto_depan", "sha256": "9f" * 32, "filename": "IMG_0012.jpg"}],
+    }],
+}
+
+
 @blp.route("/push")
 class Push(MethodView):
     @login_required("enumerator")
+    @blp.doc(operationId="push", requestBody={"required": True, "content": {
+        "application/json": {"schema": PushBatchSchema, "example": PUSH_EXAMPLE}}})
+    @errors({400: ["bad_batch"], 413: ["batch_too_large", "too_many_visits"]}, never=(422,))
+    @links(200, {"getVisit": {"operationId": "getVisit",
+                              "parameters": {"uuid": "$response.body#/results/0/uuid"}}})
     @blp.response(200, PushResponseSchema)
     def post(self):
         """Store a batch of visits; one result a visit, in order (see the contract).

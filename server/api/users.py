@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from server.api.openapi import errors
 from server.auth import login_required
 from server.extensions import db
 from server.models import ROLES
@@ -22,13 +23,19 @@ class UserCreateSchema(Schema):
         required=True, load_only=True, validate=validate.Length(min=8, max=256)
     )
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    areas = fields.List(fields.String(), load_default=list)
-    full_name = fields.String(load_default=None)
+    areas = fields.List(fields.String(validate=validate.Length(max=20)), load_default=list,
+                        validate=validate.Length(max=100), metadata={
+                            "description": "Kemendagri codes the user works in; at least one "
+                                           "for an enumerator or supervisor (422 otherwise, "
+                                           "and for a code that is not an area)."})
+    full_name = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Length(max=200))
 
 
 @blp.route("/me")
 class Me(MethodView):
     @login_required()
+    @blp.doc(operationId="getMe")
     @blp.response(200, UserSchema)
     def get(self):
         """The user this token belongs to, with role and areas."""
@@ -38,12 +45,15 @@ class Me(MethodView):
 @blp.route("/users")
 class Users(MethodView):
     @login_required("admin", "supervisor")
+    @blp.doc(operationId="listUsers")
     @blp.response(200, UserSchema(many=True))
     def get(self):
         """Admins see every user; supervisors the enumerators of their areas."""
         return user_service.visible_users(db.session, g.user)
 
     @login_required("admin")
+    @blp.doc(operationId="createUser")
+    @errors({409: ["user_exists"]})
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
     def post(self, body):
@@ -55,9 +65,10 @@ class Users(MethodView):
         return user
 
 
-@blp.route("/users/<username>")
+@blp.route("/users/<username:username>")
 class UserDetail(MethodView):
     @login_required("admin", "supervisor")
+    @blp.doc(operationId="getUser")
     @blp.response(200, UserSchema)
     def get(self, username):
         user = user_service.get_user(db.session, username)

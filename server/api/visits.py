@@ -5,8 +5,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from server.api.openapi import errors
 from server.auth import login_required
 from server.extensions import db
+from server.schemas import NOTE
 from server.services import visits as service
 
 blp = Blueprint("visits", __name__, url_prefix="/api/v1/visits", description="Visits")
@@ -33,9 +35,10 @@ class VisitSchema(Schema):
     conflicts = fields.List(fields.Dict())
 
 
-@blp.route("/<uuid>")
+@blp.route("/<visit_uuid:uuid>")
 class VisitDetail(MethodView):
     @login_required()
+    @blp.doc(operationId="getVisit")
     @blp.response(200, VisitSchema)
     def get(self, uuid):
         """The visit, its status and its conflicts; 404 outside the caller's reach."""
@@ -45,7 +48,7 @@ class VisitDetail(MethodView):
 class VisitReviewSchema(Schema):
     decision = fields.String(required=True,
                              validate=validate.OneOf(["approve", "reject", "return"]))
-    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    note = fields.String(load_default=None, allow_none=True, validate=NOTE)
 
 
 class VisitReviewedSchema(Schema):
@@ -63,12 +66,14 @@ class VisitReviewedSchema(Schema):
     assignment = fields.Dict(allow_none=True)
 
 
-@blp.route("/<uuid>/review")
+@blp.route("/<visit_uuid:uuid>/review")
 class VisitReview(MethodView):
     @login_required("supervisor", "admin")
-    @blp.arguments(VisitReviewSchema)
+    @blp.doc(operationId="reviewVisit")
+    @errors({409: ["stale_review", "hard_conflicts_open", "no_assignment"]})
+    @blp.arguments(VisitReviewSchema, example={"decision": "return",
+                                               "note": "Foto rumah tidak jelas; ulangi."})
     @blp.response(200, VisitReviewedSchema)
-    @blp.alt_response(409, description="The visit is no longer under review (stale view)")
     def post(self, body, uuid):
         """Approve, reject or return (to the enumerator's phone, with the note) a visit."""
         from server.services.review import review_visit

@@ -70,10 +70,10 @@ def progress(session: Session, user: User, level: str = "kecamatan", parent: str
     if user.role not in ("supervisor", "admin"):
         raise ServiceError(403, "Only supervisors and admins see progress.", code="forbidden")
     if level not in LEVELS:
-        raise ServiceError(422, f"Unknown level {level!r}.", code="validation_error")
+        raise ServiceError(422, f"Unknown level {level!r}.", code="validation_failed")
     if level == "kelurahan" and not parent:
         raise ServiceError(422, "Level kelurahan needs parent=<kecamatan code>.",
-                           code="validation_error")
+                           code="validation_failed")
     rnd = _round(session, round_id)
     if level == "kecamatan":
         stmt = select(Area.code, Area.name).where(Area.level == "kecamatan")
