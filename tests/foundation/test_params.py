@@ -61,3 +61,47 @@ def test_check_storable_names_every_bad_value():
         check_storable({"ids": [1, 2**63], "value": {"a\x00": "b", "c": "d\x00"}})
     assert caught.value.messages == {"ids": {1: [OUT_OF_RANGE]},
                                      "value": {"a\x00": [HAS_NUL], "c": [HAS_NUL]}}
+
+
+@pytest.mark.parametrize("position", [
+    {"u": 1}, {"u": 1, "s": "x", "e": 1}, {"u": 1, "s": 2**70, "e": 1}, [1, 2], "1", None,
+    {"u": 1, "s": True, "e": 1}])
+def test_pull_cursor_of_another_shape_is_400(client, make_user, login, position):
+    """A cursor that verifies but holds another shape (another release's) raised KeyError."""
+    from server.pagination import _serializer
+
+    make_user("ani")
+    headers = login("ani")
+    position = {**position, "u": 1} if isinstance(position, dict) else position
+    cursor = _serializer("pull").dumps(position)
+    envelope(client.get(f"/api/v1/sync/pull?cursor={cursor}", headers=headers), 400,
+             "invalid_cursor")
+
+
+@pytest.mark.parametrize("cursor", ["eyJhIjoxfQ", "eyJhIjoxfQ.abc", ".", "é☃", "x" * 1000])
+def test_cursor_that_does_not_verify_is_refused(client, admin, cursor):
+    """400, or 422 when the schema's pattern or length refuses it first."""
+    response = client.get("/api/v1/households", headers=admin, query_string={"cursor": cursor})
+    if response.status_code == 422:
+        envelope(response, 422, "validation_failed")
+    else:
+        envelope(response, 400, "invalid_cursor")
+
+
+def test_cursor_of_one_kind_is_refused_by_another(client, app, admin):
+    from server.pagination import encode_cursor
+
+    with app.test_request_context():
+        cursor = encode_cursor("assignments", 5)
+    response = client.get("/api/v1/households", headers=admin, query_string={"cursor": cursor})
+    envelope(response, 400, "invalid_cursor")
+
+
+def test_encoding_a_cursor_checks_its_shape(app):
+    from server.pagination import decode_cursor, encode_cursor
+
+    with app.test_request_context():
+        assert decode_cursor("conflicts.severity", encode_cursor("conflicts.severity", [0, 7])) \
+            == [0, 7]
+        with pytest.raises(ValueError):
+            encode_cursor("pull", {"u": 1, "s": 2})
