@@ -1,9 +1,18 @@
-"""JSON as the contract wants it: ISO 8601 timestamps with offset, keys in the order written."""
+"""JSON as the contract wants it: ISO 8601 timestamps with offset, keys in the order written.
+
+Request bodies are read with ``loads_strict``: standard JSON only (no NaN or Infinity, no number
+too large for a float, no lone UTF-16 surrogate, which no database can store) and at most
+``MAX_DEPTH`` levels deep, since deeper nesting made ``json.loads`` (and anything walking the
+result) raise RecursionError: each of these was a 500.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
+import math
+import re
 import uuid
 
 from flask.json.provider import DefaultJSONProvider
@@ -23,6 +32,57 @@ def _default(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+MAX_DEPTH = 64  # a push batch nests about 6 levels
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _too_deep(text: str) -> bool:
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+def _constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
+
+
+def loads_strict(data: bytes | str):
+    """Parse a request body; ValueError (a JSONDecodeError for bad syntax) when refused."""
+    if isinstance(data, bytes | bytearray):  # as json.loads would: UTF-8, or a BOM's UTF-16/32
+        data = data.decode(json.detect_encoding(data))
+    text = data
+    if _too_deep(text):
+        raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep")
+    try:
+        value = json.loads(text, parse_constant=_constant, parse_float=_finite)
+    except RecursionError:  # deeper than the count above saw (unbalanced brackets)
+        raise ValueError("JSON nested too deeply") from None
+    if _SURROGATE.search(text):  # a "\\ud800" escape not in a pair cannot be stored as UTF-8
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("JSON text holds a lone UTF-16 surrogate") from None
+    return value
+
+
 class TapakJSONProvider(DefaultJSONProvider):
     sort_keys = False
     default = staticmethod(_default)
+
+    def loads(self, s: str | bytes, **kwargs):
+        """Flask's ``request.get_json`` (and ``silent=True``, which expects ValueError)."""
+        return loads_strict(s)

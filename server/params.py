@@ -16,12 +16,15 @@ Schemas that want a (tighter) bound in the OpenAPI document too use ``server.sch
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from flask import Flask, request
 from marshmallow import ValidationError
-from webargs.flaskparser import FlaskParser
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
+from server.jsonutil import loads_strict
 from server.services import ServiceError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -77,7 +80,20 @@ def check_storable(data) -> None:
 
 
 class TapakParser(FlaskParser):
-    """webargs' parser, with ``check_storable`` run on every loaded schema."""
+    """webargs' parser, reading JSON with ``loads_strict`` and running ``check_storable`` on
+    every loaded schema."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return missing
+        data = req.get_data(cache=True)
+        try:
+            return loads_strict(data)
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:  # webargs answers its JSONDecodeError as invalid JSON: 400
+            raise json.JSONDecodeError(str(exc), data.decode("utf-8", "replace") or " ",
+                                       0) from None
 
     def _validate_arguments(self, data, validators) -> None:
         check_storable(data)

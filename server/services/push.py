@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Request, current_app
 
+from server.jsonutil import loads_strict
 from server.models import User
 from server.services import ServiceError
 from sync.ingest import ingest_batch
@@ -27,8 +26,8 @@ def read_batch(req: Request, max_bytes: int, max_visits: int) -> tuple[bytes, di
                            "send fewer visits per batch.", code="batch_too_large",
                            details={"max_bytes": max_bytes})
     try:
-        batch = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        batch = loads_strict(raw)
+    except ValueError:  # and UnicodeDecodeError; NaN, too deep: see loads_strict
         raise _bad("The body is not valid JSON.") from None
     if not isinstance(batch, dict):
         raise _bad("The body must be an object with batch_id, device_id and visits.")

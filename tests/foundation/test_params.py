@@ -105,3 +105,31 @@ def test_encoding_a_cursor_checks_its_shape(app):
             == [0, 7]
         with pytest.raises(ValueError):
             encode_cursor("pull", {"u": 1, "s": 2})
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("body", [
+    DEEP, '{"a":' * 100_000 + "1" + "}" * 100_000, '{"x": ' + "[" * 65 + "]" * 65 + "}",
+    '{"name": NaN}', '{"name": 1e999}', '{"name": "abc\\ud800"}', '{"\\udc00": 1}'])
+@pytest.mark.parametrize("url", ["/api/v1/rounds", "/api/v1/sync/push", "/api/v1/auth/token"])
+def test_json_that_cannot_be_handled_is_400(client, make_user, login, url, body):
+    """Deep nesting raised RecursionError; NaN, overflowing numbers and lone surrogates got
+    through to the database (or to the UTF-8 encoding of the push's content hash)."""
+    make_user("sup", role="supervisor")
+    make_user("ani")
+    headers = login("ani" if "push" in url else "sup")
+    response = client.post(url, data=body, headers={**headers,
+                                                    "Content-Type": "application/json"})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.get_json()["error"]["code"] in ("bad_request", "bad_batch")
+
+
+def test_loads_strict_keeps_what_json_allows():
+    from server.jsonutil import loads_strict
+
+    text = '{"a": [[["\\ud83d\\ude00 ok"]]], "b": 1.5e300, "c": -0.0, "d": "\\\\ud800"}'
+    assert loads_strict(text.encode()) == {"a": [[["😀 ok"]]], "b": 1.5e300, "c": -0.0,
+                                           "d": "\\ud800"}
+    assert loads_strict("[" * 64 + "]" * 64) is not None
