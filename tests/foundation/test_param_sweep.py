@@ -1,13 +1,15 @@
-"""No parameter value reaches a 500: every operation of the live OpenAPI document, swept.
+"""No input reaches a 500: every operation of the live OpenAPI document, swept.
 
 For each path and query parameter in turn (the others valid or absent) the sweep sends hostile
-values: non-ASCII, overlong, huge integers, empty, with a NUL. Each answer must be below 500,
-and an error must come in the envelope. The operations come from the document itself, so a new
-endpoint is swept the day it is added.
+values: non-ASCII, overlong, huge integers, empty, with a NUL; then hostile headers; then, for
+JSON bodies, hostile values at every place of the documented example (or property). Each answer
+must be below 500, and an error must come in the envelope. The operations come from the document
+itself, so a new endpoint is swept the day it is added.
 """
 
 from __future__ import annotations
 
+import copy
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -44,14 +46,14 @@ def _sample(param: dict) -> str:
 
 
 def _operations(doc: dict):
-    """(method, path template, parameters, bodies) for every operation in the document."""
+    """(method, path template, parameters, bodies, operation) for every operation."""
     for path, item in doc["paths"].items():
         shared = item.get("parameters", [])
         for method, op in item.items():
             if method == "parameters":
                 continue
             params = {(p["name"], p["in"]): p for p in shared + op.get("parameters", [])}
-            yield method, path, list(params.values()), _bodies(method, op)
+            yield method, path, list(params.values()), _bodies(method, op), op
 
 
 def _bodies(method: str, op: dict) -> list[dict]:
@@ -118,11 +120,17 @@ def _check(response, method: str, where: str) -> str | None:
 
 
 @pytest.fixture
-def sweep(app, client, db, make_user, imported):
-    """``(token, doc)``: ``token(role)`` mints a fresh token (headers) for a role, or none."""
+def sweep(app, client, runner, db, make_user, imported):
+    """``(token, doc)``: ``token(role)`` mints a fresh token (headers) for a role, or none.
+
+    The form is published so that pushed visits and prefills get past "no such form"."""
+    from server.cli.forms import FORMS_DIR
     from server.services.users import login
     from sync.db import write_transaction
 
+    for definition in sorted(FORMS_DIR.glob("*/v1.json")):
+        result = runner.invoke(args=["forms", "publish", str(definition)])
+        assert result.exit_code == 0, result.output
     for name in ("admin", "supervisor", "enumerator"):
         make_user(f"sweep-{name}", role=name, areas=() if name == "admin" else ("31.73.01",))
 
@@ -142,7 +150,7 @@ def test_no_parameter_value_reaches_a_500(client, sweep, role):
     token, doc = sweep
     headers = token(role)
     problems, requests = [], 0
-    for method, path, params, bodies in _operations(doc):
+    for method, path, params, bodies, _op in _operations(doc):
         for values in _cases(params):
             url = _url(path, params, values)
             for body in bodies:
@@ -188,7 +196,7 @@ def test_no_header_value_reaches_a_500(client, sweep, role):
     token, doc = sweep
     headers = token(role)
     problems = []
-    for method, path, params, bodies in _operations(doc):
+    for method, path, params, bodies, _op in _operations(doc):
         base = {(p["name"], p["in"]): _sample(p) for p in params
                 if p["in"] == "path" or p.get("required")}
         url = _url(path, params, base)
@@ -207,3 +215,76 @@ def test_no_header_value_reaches_a_500(client, sweep, role):
             if problem:
                 problems.append(problem)
     assert not problems, "\n".join(problems)
+
+
+# JSON values for the body sweep: the strings above, and numbers and shapes no schema expects.
+HOSTILE_JSON = [*HOSTILE, 2**63, -(2**63) - 1, 10**30, 1.5e308, -1, 0, True, None, [], {},
+                ["a\x00b"], {"a\x00b": 1}]
+
+
+def _json_example(op: dict):
+    """The documented example body (the first, when there are several), or None."""
+    media = ((op.get("requestBody") or {}).get("content") or {}).get("application/json")
+    if media is None:
+        return None
+    if "example" in media:
+        return media["example"]
+    for example in (media.get("examples") or {}).values():
+        return example.get("value")
+    return {}
+
+
+def _places(value, doc: dict, schema: dict | None, path: tuple = ()):
+    """Every place in a body: the example's keys and items, nested, and the schema's
+    top-level properties the example leaves out."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _places(item, doc, None, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value[:2]):
+            yield from _places(item, doc, None, (*path, i))
+    while schema and "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    for key in (schema or {}).get("properties", {}):
+        if not (isinstance(value, dict) and key in value):
+            yield (*path, key)
+
+
+def _put(body, path: tuple, value):
+    if not path:
+        return value
+    body = copy.deepcopy(body) if isinstance(body, dict | list) else {}
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize("role", ["admin", "supervisor", "enumerator"])
+def test_no_body_value_reaches_a_500(client, sweep, role):
+    """Every JSON body, its example with one place at a time made hostile."""
+    from server.extensions import limiter
+
+    token, doc = sweep
+    headers = token(role)
+    problems, requests = [], 0
+    for method, path, params, _bodies, op in _operations(doc):
+        example = _json_example(op)
+        if example is None:
+            continue
+        schema = op["requestBody"]["content"]["application/json"].get("schema")
+        url = _url(path, params, {(p["name"], p["in"]): _sample(p) for p in params
+                                  if p["in"] == "path" or p.get("required")})
+        for place in dict.fromkeys(_places(example, doc, schema)):
+            for value in HOSTILE_JSON:
+                limiter.reset()  # the login's rate limit would hide what lies behind it
+                own = token(role) if (method, path) in REVOKING else headers
+                requests += 1
+                problem = _send(client, method, url, f" with {place}={str(value)[:40]!r}",
+                                headers=own, json=_put(example, place, value))
+                if problem:
+                    problems.append(problem)
+    assert requests > 100, "the document lists fewer JSON bodies than expected"
+    assert not problems, "\n".join(problems[:40])
