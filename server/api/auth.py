@@ -89,6 +89,7 @@ class Token(MethodView):
 class Revoke(MethodView):
     @login_required("admin")
     @blp.doc(operationId="revokeTokens")
+    @errors({404: ["not_found"]})
     @blp.arguments(RevokeSchema, example={"device_id": "android-5f2c"})
     @blp.response(200, RevokedSchema)
     def post(self, body):

@@ -126,7 +126,12 @@ class PushVisitSchema(Schema):
 
 
 class PushBatchSchema(Schema):
-    """The batch envelope; anything else gets 400 ``bad_batch`` and nothing is stored."""
+    """The batch envelope; anything else gets 400 ``bad_batch`` and nothing is stored.
+
+    Other keys are ignored, so relays may add their own."""
+
+    class Meta:
+        unknown = INCLUDE
 
     batch_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
     device_id = fields.String(required=True, validate=validate.Length(min=1, max=128))

@@ -1,6 +1,6 @@
 """Schemathesis hooks for Tapak's API (``SCHEMATHESIS_HOOKS=tests.fuzz.hooks``).
 
-Two kinds of thing live here, and nothing else:
+Three kinds of thing live here, and nothing else:
 
 * **What JSON Schema cannot say, for positive cases only.** A valid request sometimes depends on
   the server's data or on two fields at once: a photo's name is the SHA-256 of its bytes, an
@@ -9,12 +9,17 @@ Two kinds of thing live here, and nothing else:
   the conflict's field. The document states each rule in words; these hooks make the positive
   cases obey it, so that ``positive_data_acceptance`` checks that valid requests are accepted.
   Negative cases are left as generated.
+* **Tokens of their own** for the two operations that revoke the caller's token
+  (``DELETE /auth/token``, ``POST /auth/revoke``): each call logs in afresh, and a revocation is
+  never aimed at the run's own user or device, which would end the run rather than test it.
 * **A check the built-in ones lack:** every error's ``error.code`` must be one of the codes the
   document lists for that operation and status (``x-error-codes``), since clients branch on them.
 
 The harness (``tests/fuzz/run.py``) passes what exists through the environment:
-``TAPAK_FUZZ_ENUMERATORS`` (usernames, comma-separated) and ``TAPAK_FUZZ_SECRET`` (the
-instance's ``SECRET_KEY``, to tell a cursor the server made from one made up).
+``TAPAK_FUZZ_ENUMERATORS`` (usernames, comma-separated), ``TAPAK_FUZZ_SECRET`` (the
+instance's ``SECRET_KEY``, to tell a cursor the server made from one made up), and
+``TAPAK_FUZZ_URL``, ``TAPAK_FUZZ_USER``, ``TAPAK_FUZZ_PASSWORD``, ``TAPAK_FUZZ_DEVICE`` and
+``TAPAK_FUZZ_TOKEN`` (the run's server and login).
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
+import json
 import os
+import urllib.request
 from functools import lru_cache
 from pathlib import Path
 
@@ -126,6 +134,11 @@ def map_case(context, case):
             and body.get("decision") == "set_value":
         # Whether a value fits depends on the conflict's field: not fuzzable blind.
         body["decision"] = "keep_registry"
+    if body is not None and method == "POST" and path.endswith("/auth/revoke"):
+        if body.get("username") == os.environ.get("TAPAK_FUZZ_USER"):
+            body["username"] = "someone-else"
+        if body.get("device_id") == os.environ.get("TAPAK_FUZZ_DEVICE"):
+            body["device_id"] = "another-device"
     query = case.query
     if isinstance(query, dict) and _positive(case, "query") and query.get("cursor") \
             and not _server_made(str(query["cursor"])):
@@ -135,6 +148,49 @@ def map_case(context, case):
             and not query.get("parent"):
         query["parent"] = _pick(_area_codes()[0], query.get("round_id"))
     return case
+
+
+# --------------------------------------------------------------------------- own tokens
+
+_REVOKING = ["logout", "revokeTokens"]
+_devices = itertools.count(1)
+
+
+def _fresh_token() -> str:
+    body = json.dumps({"username": os.environ["TAPAK_FUZZ_USER"],
+                       "password": os.environ["TAPAK_FUZZ_PASSWORD"],
+                       "device_id": f"fuzz-own-{next(_devices)}"}).encode()
+    request = urllib.request.Request(f"{os.environ['TAPAK_FUZZ_URL']}/api/v1/auth/token",
+                                     data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["token"]
+
+
+def _bearer(case, token: str) -> None:
+    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+
+
+@schemathesis.auth(refresh_interval=None).skip_for(operation_id=_REVOKING)
+class RunToken:
+    """The token the run logged in with, for every operation but the two that revoke it."""
+
+    def get(self, case, context):
+        return os.environ["TAPAK_FUZZ_TOKEN"]
+
+    def set(self, case, data, context):
+        _bearer(case, data)
+
+
+@schemathesis.auth(refresh_interval=None).apply_to(operation_id=_REVOKING)
+class OwnToken:
+    """A fresh login for each call that revokes the token it is made with."""
+
+    def get(self, case, context):
+        return _fresh_token()
+
+    def set(self, case, data, context):
+        _bearer(case, data)
 
 
 # --------------------------------------------------------------------------- checks
