@@ -5,7 +5,7 @@ beyond 64 bits (SQLite's and PostgreSQL's largest) and a NUL character (PostgreS
 hold one). They are refused here once, for every view, rather than field by field:
 
 * ``<int:...>`` in a URL rule matches 0 … 2**63 - 1 only (a bigger number is a 404);
-* a NUL anywhere in the URL's path or query answers 400 ``invalid_characters``;
+* a NUL in the URL's path or query, or in a form field, answers 400 ``invalid_characters``;
 * every schema loaded by ``@blp.arguments`` (query, JSON) refuses out-of-range integers,
   strings with NUL and date-times that overflow when turned into UTC (``9999-12-31T23:00-14:00``)
   as 422 ``validation_failed``, with the field's path.
@@ -115,15 +115,24 @@ def install_parser() -> None:
         raise RuntimeError(f"unexpected flask-smorest parser {type(parser).__name__}")
 
 
-def _refuse_nul_in_url() -> None:
-    if "\x00" in request.path or any(
-            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
-        raise ServiceError(400, "The URL contains a NUL character.", code="invalid_characters",
-                           details={"location": "path" if "\x00" in request.path else "query"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _refuse_nul() -> None:
+    """400 for a NUL in the path, the query or a form field (the review pages' forms)."""
+    fields = [("query", request.args)]
+    if request.mimetype in _FORM_TYPES:
+        fields.append(("form", request.form))
+    where = "path" if "\x00" in request.path else next(
+        (location for location, values in fields
+         if any("\x00" in k or "\x00" in v for k, v in values.items(multi=True))), None)
+    if where is not None:
+        raise ServiceError(400, f"The request's {where} contains a NUL character.",
+                           code="invalid_characters", details={"location": where})
 
 
 def init_app(app: Flask) -> None:
     """Call before any blueprint is registered: URL rules take their converters when added."""
     install_parser()
     app.url_map.converters["int"] = BoundedIntConverter
-    app.before_request(_refuse_nul_in_url)
+    app.before_request(_refuse_nul)

@@ -35,6 +35,12 @@ def test_nul_in_url_is_400(client, admin, url):
     envelope(client.get(url, headers=admin), 400, "invalid_characters")
 
 
+def test_nul_in_a_page_form_field_is_400(client):
+    """The review pages' login looked the name up: DataError on PostgreSQL."""
+    response = client.post("/review/masuk", data={"username": "a\x00b", "password": "x"})
+    assert response.status_code == 400
+
+
 def test_nul_in_json_body_is_422(client, make_user, login):
     make_user("sup", role="supervisor")
     response = client.post("/api/v1/rounds", headers=login("sup"), json={
