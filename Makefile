@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 WORKERS ?= 2
 
-.PHONY: run test test-browser install install-dev migrate bootstrap serve lint clean audit
+.PHONY: run test test-browser install install-dev migrate bootstrap serve lint clean audit fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ lint: install-dev
 ## make test: install, ruff, pytest (PostgreSQL too when TEST_DATABASE_URL is set).
 test: lint
 	$(BIN)/pytest
+
+## make fuzz: schemathesis, all checks, against a live demo instance per role (tests/fuzz/run.py).
+## CI runs it once with the fixed seed; SEED=random EXAMPLES=100 explores further.
+SEED ?= 20261205
+EXAMPLES ?= 25
+fuzz: install-dev
+	$(BIN)/python tests/fuzz/run.py --seed $(SEED) --max-examples $(EXAMPLES)
 
 ## make test-browser: only the review pages' browser tests (headless Chromium, /usr/bin/chromium).
 test-browser: install-dev

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -113,7 +114,21 @@ def http_error_response(error: HTTPException):
             response.headers[name] = value
     for name, value in (data.get("headers") or {}).items():
         response.headers[name] = value
+    if status == 429 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(_retry_after(error))
     return response
+
+
+def _retry_after(error: HTTPException) -> int:
+    """Seconds until the limit that was hit lets a request through again (the whole window
+    when the limiter cannot say)."""
+    from server.extensions import limiter
+
+    current = limiter.current_limit
+    if current is not None:
+        return max(0, int(current.reset_at - time.time()))
+    limit = getattr(getattr(error, "limit", None), "limit", None)
+    return int(limit.get_expiry()) if limit is not None else 60
 
 
 def unexpected_error_response(error: Exception):

@@ -33,19 +33,16 @@ class AssignSchema(Schema):
     enumerator = fields.String(required=True, validate=validate.Length(min=1, max=64),
                                metadata={"description": "an active enumerator's username"})
     household_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
-                                validate=validate.Length(min=1, max=5000),
-                                load_default=None, allow_none=False)
-    kelurahan = fields.String(load_default=None, allow_none=False, validate=KELURAHAN)
-    rt = fields.String(load_default=None, allow_none=False,
-                       validate=validate.Regexp(r"^\d{3}$"))
-    rw = fields.String(load_default=None, allow_none=False,
-                       validate=validate.Regexp(r"^\d{3}$"))
+                                validate=validate.Length(min=1, max=5000))
+    kelurahan = fields.String(validate=KELURAHAN)
+    rt = fields.String(validate=validate.Regexp(r"^\d{3}$"))
+    rw = fields.String(validate=validate.Regexp(r"^\d{3}$"))
 
     @validates_schema
     def one_selector(self, data, **_kwargs):
-        if (data["household_ids"] is None) == (data["kelurahan"] is None):
+        if ("household_ids" in data) == ("kelurahan" in data):
             raise ValidationError("Give either household_ids or kelurahan.", "household_ids")
-        if data["household_ids"] is not None and (data["rt"] or data["rw"]):
+        if "household_ids" in data and ("rt" in data or "rw" in data):
             raise ValidationError("rt and rw go with kelurahan.", "rt")
 
 
@@ -97,8 +94,9 @@ class Assignments(MethodView):
         """Assign families in bulk; a family held by another enumerator in the round moves."""
         with write_transaction(db.session):
             result = service.assign(db.session, g.user, body["round_id"], body["enumerator"],
-                                    household_ids=body["household_ids"],
-                                    kelurahan=body["kelurahan"], rt=body["rt"], rw=body["rw"])
+                                    household_ids=body.get("household_ids"),
+                                    kelurahan=body.get("kelurahan"), rt=body.get("rt"),
+                                    rw=body.get("rw"))
         return result.as_dict()
 
     @login_required()

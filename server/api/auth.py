@@ -36,10 +36,8 @@ class RevokeSchema(Schema):
     class Meta:
         openapi = {"minProperties": 1}
 
-    username = fields.String(load_default=None, allow_none=False,
-                             validate=validate.Length(min=1, max=64))
-    device_id = fields.String(load_default=None, allow_none=False,
-                              validate=validate.Length(min=1, max=128))
+    username = fields.String(validate=validate.Length(min=1, max=64))
+    device_id = fields.String(validate=validate.Length(min=1, max=128))
 
 
 class RevokedSchema(Schema):
@@ -95,6 +93,6 @@ class Revoke(MethodView):
     def post(self, body):
         """Revoke every token of a user, of a device (a lost phone), or of a user's device."""
         with write_transaction(db.session):
-            revoked = user_service.revoke_tokens(db.session, username=body["username"],
-                                                 device_id=body["device_id"])
+            revoked = user_service.revoke_tokens(db.session, username=body.get("username"),
+                                                 device_id=body.get("device_id"))
         return {"revoked": revoked}
