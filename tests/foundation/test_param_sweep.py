@@ -27,7 +27,8 @@ HOSTILE = [
 ]
 # Valid values for parameters the sweep leaves alone, by name where a name helps reach deeper.
 SAMPLES = {"household_id": "KLG-A1", "username": "sweep-enumerator", "sha256": "0" * 64,
-           "name": "0" * 64, "exp": "1", "sig": "0" * 64}
+           "name": "0" * 64, "exp": "1", "sig": "0" * 64, "form_id": "verifikasi_keluarga",
+           "version": "1"}
 # Tokens these operations revoke: each such request gets a token of its own.
 REVOKING = {("delete", "/api/v1/auth/token"), ("post", "/api/v1/auth/revoke")}
 JPEG_BYTES = b"\xff\xd8\xff\xe0not really a jpeg"
