@@ -19,24 +19,36 @@ blp = Blueprint("assignments", __name__, url_prefix="/api/v1/assignments",
 
 
 
-class AssignSchema(Schema):
-    """Families by id, or every family of a kelurahan (optionally one RT/RW): one of the two."""
-
-    class Meta:
-        openapi = {"oneOf": [
-            {"required": ["household_ids"],
-             "properties": {"rt": {"not": {}}, "rw": {"not": {}}}},
-            {"required": ["kelurahan"]},
-        ]}
-
+class _AssignTo(Schema):
     round_id = Id(required=True)
     enumerator = fields.String(required=True, validate=validate.Length(min=1, max=64),
                                metadata={"description": "an active enumerator's username"})
+
+
+class AssignFamiliesSchema(_AssignTo):
+    """These families, by id."""
+
+    household_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                                required=True, validate=validate.Length(min=1, max=5000))
+
+
+class AssignKelurahanSchema(_AssignTo):
+    """Every family of a kelurahan, or of one RT/RW in it."""
+
+    kelurahan = fields.String(required=True, validate=KELURAHAN)
+    rt = fields.String(validate=validate.Regexp(r"^\d{3}$"))
+    rw = fields.String(validate=validate.Regexp(r"^\d{3}$"))
+
+
+class AssignSchema(AssignKelurahanSchema, AssignFamiliesSchema):
+    """Families by id, or every family of a kelurahan (optionally one RT/RW): one of the two."""
+
+    class Meta:
+        one_of = (AssignFamiliesSchema, AssignKelurahanSchema)
+
     household_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
                                 validate=validate.Length(min=1, max=5000))
     kelurahan = fields.String(validate=KELURAHAN)
-    rt = fields.String(validate=validate.Regexp(r"^\d{3}$"))
-    rw = fields.String(validate=validate.Regexp(r"^\d{3}$"))
 
     @validates_schema
     def one_selector(self, data, **_kwargs):

@@ -37,12 +37,18 @@ RETRY_AFTER = {
 
 
 class TapakMarshmallowPlugin(MarshmallowPlugin):
-    """Adds a schema's ``Meta.openapi`` keywords (``minProperties``, ``anyOf``...) to its JSON
-    schema: rules across fields that marshmallow checks in code and apispec cannot see."""
+    """Rules across fields that marshmallow checks in code and apispec cannot see.
+
+    ``Meta.openapi``: keywords added to the schema (``minProperties``...). ``Meta.one_of``:
+    the schema is documented as exactly one of these schemas (each a whole object, which
+    generated clients turn into a union of types), while it still loads as it is.
+    """
 
     def schema_helper(self, name, _, schema=None, **kwargs):
         json_schema = super().schema_helper(name, _, schema=schema, **kwargs)
         meta = getattr(resolve_schema_cls(schema), "Meta", None) if schema else None
+        if json_schema is not None and getattr(meta, "one_of", None):
+            return {"oneOf": [self.converter.resolve_nested_schema(s) for s in meta.one_of]}
         if json_schema is not None and getattr(meta, "openapi", None):
             json_schema.update(deepcopy(meta.openapi))
         return json_schema
@@ -88,13 +94,15 @@ def links(status: int, named: dict[str, dict]) -> Callable:
     return decorator
 
 
-def _error_response(status: int, codes: list[str]) -> dict:
+def _error_response(status: int, codes: list[str], method: str) -> dict:
     listed = ", ".join(f"`{code}`" for code in codes)
     response = {
         "description": f"{http.HTTPStatus(status).phrase}; `error.code` is one of {listed}.",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         "x-error-codes": codes,
     }
+    if method != "head":  # a HEAD answer has no body to describe
+        response["content"] = {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     if status == 429:
         response["headers"] = {"Retry-After": RETRY_AFTER}
     return response
@@ -146,11 +154,36 @@ def complete_spec(spec) -> None:
             responses = operation.setdefault("responses", {})
             responses.pop("default", None)
             for status in sorted(statuses):
-                responses[str(status)] = _error_response(status, statuses[status])
+                responses[str(status)] = _error_response(status, statuses[status], method)
             for status, named in operation.pop(_LINKS_KEY, {}).items():
                 responses[status].setdefault("links", {}).update(named)
             if not operation.get("security"):
                 operation["security"] = []  # public: no token needed
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    _not_null(parameter["schema"])
+    for schema in spec.components.schemas.values():
+        for prop in schema.get("properties", {}).values():
+            _nullable_ref_first(prop)
+
+
+def _not_null(schema: dict) -> None:
+    """A query parameter is absent or a value, never null (marshmallow's load_default=None
+    makes apispec say ``nullable``, which clients would turn into three types)."""
+    schema.pop("nullable", None)
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+    if "enum" in schema:
+        schema["enum"] = [value for value in schema["enum"] if value is not None]
+
+
+def _nullable_ref_first(prop: dict) -> None:
+    """A nullable nested object: the referenced schema or null, in that order (apispec puts an
+    open object first, which clients match before the real type)."""
+    options = prop.get("anyOf")
+    if not options or len(options) != 2 or options[0] != {"type": "object", "nullable": True}:
+        return
+    prop["anyOf"] = [options[1], {"type": "object", "nullable": True, "enum": [None]}]
 
 
 def error_codes(spec_dict: dict, path: str, method: str, status: int) -> list[str]:
