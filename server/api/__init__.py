@@ -12,7 +12,10 @@ def binary_body(view):
 
 
 def _require_json_bodies():
-    """Answer 415 to a body that is not JSON, unless the view takes raw bytes."""
+    """Answer 415 to a body that is not JSON, unless the view takes raw bytes (a path that
+    matches no route is left to its 404)."""
+    if request.routing_exception is not None:
+        return
     if request.method not in _BODY_METHODS or not request.path.startswith("/api/"):
         return
     if not (request.content_length or request.headers.get("Transfer-Encoding")):

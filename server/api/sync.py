@@ -94,12 +94,18 @@ class PushResponseSchema(Schema):
 
 
 class PushLocationSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
     lat = fields.Float()
     lon = fields.Float()
     accuracy_m = fields.Float()
 
 
 class PushPhotoSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
     field = fields.String()
     sha256 = fields.String()
     filename = fields.String()

@@ -177,8 +177,9 @@ def test_photo_put_head_get_and_refusals(field, client):
     truncated = data[: len(data) // 2]
     assert field.upload(truncated, name=sha(truncated)).status_code == 422
     assert field.upload(data, content_type="text/plain").status_code == 415
+    # A name that is no SHA-256 matches no route (the document's pattern): 404, as any path.
     bad_name = field.upload(data, name="not-a-hash")
-    assert bad_name.status_code == 422 and bad_name.get_json()["error"]["code"] == "invalid_name"
+    assert bad_name.status_code == 404 and bad_name.get_json()["error"]["code"] == "not_found"
 
 
 def test_a_put_photo_keeps_its_exif_time_gps_and_phash_in_the_database(field, db):
