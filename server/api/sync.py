@@ -93,42 +93,31 @@ class PushResponseSchema(Schema):
     results = fields.List(fields.Nested(PushResultSchema))
 
 
-class PushLocationSchema(Schema):
-    class Meta:
-        unknown = INCLUDE
-
-    lat = fields.Float()
-    lon = fields.Float()
-    accuracy_m = fields.Float()
-
-
-class PushPhotoSchema(Schema):
-    class Meta:
-        unknown = INCLUDE
-
-    field = fields.String()
-    sha256 = fields.String()
-    filename = fields.String()
+def _described(text: str) -> fields.Raw:
+    """A visit's field, described but not constrained: a visit that breaks it is answered in
+    ``results`` as ``rejected``, never refused as a request."""
+    return fields.Raw(metadata={"description": text})
 
 
 class PushVisitSchema(Schema):
-    """One visit; each is checked on its own and answered in ``results`` (never a 4xx)."""
+    """One visit (see the contract). Each is checked on its own and answered in ``results``:
+    the document constrains only the batch around it."""
 
     class Meta:
         unknown = INCLUDE
 
-    uuid = fields.String(metadata={"description": "made on the phone, 8-64 characters"})
-    form_id = fields.String()
-    form_version = fields.Integer()
-    household_id = fields.String()
-    base_version = fields.Integer(allow_none=True)
-    branch_id = fields.String(allow_none=True)
-    trunk_version = fields.Integer(allow_none=True)
-    started_at = fields.DateTime()
-    ended_at = fields.DateTime()
-    location = fields.Nested(PushLocationSchema, allow_none=True)
-    answers = fields.Dict()
-    photos = fields.List(fields.Nested(PushPhotoSchema))
+    uuid = _described("string, 8-64 characters, made on the phone when the form is opened")
+    form_id = _described("string: the form's id")
+    form_version = _described("integer: the published version the answers follow")
+    household_id = _described("string: the family visited (assigned to this enumerator)")
+    base_version = _described("integer or null: the verified record version prefilled from")
+    branch_id = _described("string or null: a visit that continues another offline")
+    trunk_version = _described("integer or null")
+    started_at = _described("date-time with offset")
+    ended_at = _described("date-time with offset")
+    location = _described('object or null: {"lat", "lon", "accuracy_m"}')
+    answers = _described("object: the answers, by the form's field names")
+    photos = _described('array of {"field", "sha256", "filename"}')
 
 
 class PushBatchSchema(Schema):
