@@ -4,7 +4,7 @@ The fields carry the bounds the server enforces, so the OpenAPI document states 
 (``Range`` becomes ``minimum``/``maximum``, ``Regexp`` a ``pattern``, ``Length`` the lengths).
 """
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from server.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -34,6 +34,35 @@ def Cursor() -> fields.String:  # noqa: N802
         "description": "Opaque: the `next_cursor` of the previous page, handed back as it is "
                        "(empty or absent: the first page). A cursor the server did not make "
                        "for this list gets 400 `invalid_cursor`."})
+
+
+_INT64 = 2**63 - 1
+_SCALARS = [{"type": "string", "nullable": True},
+            {"type": "number", "minimum": -_INT64 - 1, "maximum": _INT64},
+            {"type": "boolean"}]
+
+
+def _scalar(value) -> bool:
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return True
+    return isinstance(value, int) and -_INT64 - 1 <= value <= _INT64
+
+
+class FieldValue(fields.Raw):
+    """A value of one record field: null, text, a number, true/false, or a member (an object
+    of those). Anything else could never fit a field, whatever the decision."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_none", True)
+        kwargs.setdefault("metadata", {})["anyOf"] = [
+            *_SCALARS, {"type": "object", "additionalProperties": {"anyOf": _SCALARS}}]
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if _scalar(value) or (isinstance(value, dict) and all(map(_scalar, value.values()))):
+            return value
+        raise ValidationError("Must be null, text, a number, true/false, or an object of "
+                              "those (a member).")
 
 
 class ErrorDetailSchema(Schema):

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from server.api.openapi import errors, links
 from server.auth import login_required
 from server.extensions import db
-from server.schemas import KECAMATAN, KELURAHAN, NOTE, Cursor, Id, Limit
+from server.schemas import KECAMATAN, KELURAHAN, NOTE, Cursor, FieldValue, Id, Limit
 from server.services import conflicts as service
 from server.services import review
 from sync.models.conflict import CONFLICT_STATUSES, DECISIONS
@@ -78,9 +78,9 @@ class ConflictDetailSchema(ConflictSchema):
 
 class ResolveSchema(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
-    value = fields.Raw(load_default=None, allow_none=True, metadata={
+    value = FieldValue(load_default=None, metadata={
         "description": "With set_value: the value to write, fitting the field (422 "
-                       "`invalid_value` otherwise)."})
+                       "`invalid_value` otherwise); ignored by the other decisions."})
     note = fields.String(load_default=None, allow_none=True, validate=NOTE)
 
 
@@ -148,7 +148,7 @@ class Resolve(MethodView):
     @login_required(*REVIEWERS)
     @blp.doc(operationId="resolveConflict")
     @errors({409: ["already_decided", "stale_field", "household_not_found"],
-             422: ["invalid_value"]})
+             422: ["invalid_value", "no_field"]})
     @links(200, {"reopenConflict": {"operationId": "reopenConflict",
                                     "parameters": {"conflict_id": "$response.body#/id"}}})
     @blp.arguments(ResolveSchema, examples={
