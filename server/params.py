@@ -6,8 +6,8 @@ hold one). They are refused here once, for every view, rather than field by fiel
 
 * ``<int:...>`` in a URL rule matches 0 … 2**63 - 1 only (a bigger number is a 404);
 * a NUL in the URL's path or query, or in a form field, answers 400 ``invalid_characters``;
-* every ``@blp.arguments`` reads JSON with ``jsonutil.loads_strict`` (too deep, NaN, lone
-  surrogates: 400), and refuses out-of-range integers, strings with NUL and date-times that
+* every ``@blp.arguments`` (the parser of ``server.api.blueprint.Blueprint``) reads JSON with
+  ``jsonutil.loads_strict`` (too deep, NaN, lone surrogates: 400), and refuses out-of-range integers, strings with NUL and date-times that
   overflow when turned into UTC (``9999-12-31T23:00-14:00``) as 422 ``validation_failed``, with
   the field's path.
 
@@ -101,21 +101,6 @@ class TapakParser(FlaskParser):
         super()._validate_arguments(data, validators)
 
 
-def install_parser() -> None:
-    """Make every ``@blp.arguments`` check with TapakParser.
-
-    flask-smorest binds its one parser instance when it decorates a view (at import), so that
-    instance is given TapakParser's class, whenever this runs; it adds no state of its own.
-    """
-    from flask_smorest.arguments import ArgumentsMixin
-
-    parser = ArgumentsMixin.ARGUMENTS_PARSER
-    if type(parser) is FlaskParser:
-        parser.__class__ = TapakParser
-    elif not isinstance(parser, TapakParser):
-        raise RuntimeError(f"unexpected flask-smorest parser {type(parser).__name__}")
-
-
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -134,6 +119,5 @@ def _refuse_nul() -> None:
 
 def init_app(app: Flask) -> None:
     """Call before any blueprint is registered: URL rules take their converters when added."""
-    install_parser()
     app.url_map.converters["int"] = BoundedIntConverter
     app.before_request(_refuse_nul)

@@ -1,10 +1,10 @@
 """Jakarta's administrative areas, for pickers and filters."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from server.api.blueprint import Blueprint
 from server.auth import login_required
 from server.extensions import db
 from sync.models import Area

@@ -3,9 +3,9 @@
 from flask import current_app, g, request
 from flask.views import MethodView
 from flask_limiter.util import get_remote_address
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from server.api.blueprint import Blueprint
 from server.api.openapi import errors
 from server.auth import login_required
 from server.extensions import db, limiter

@@ -2,9 +2,9 @@
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from server.api.blueprint import Blueprint
 from server.api.openapi import errors, links
 from server.auth import login_required
 from server.extensions import db

@@ -4,9 +4,9 @@ import datetime as dt
 
 from flask import Response, g, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from server.api.blueprint import Blueprint
 from server.auth import login_required
 from server.extensions import db
 from server.schemas import KECAMATAN, KELURAHAN, Id

@@ -2,9 +2,9 @@
 
 from flask import current_app, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from server.api.blueprint import Blueprint
 from server.auth import login_required
 from server.extensions import db
 from server.services import ServiceError

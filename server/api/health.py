@@ -1,11 +1,11 @@
 """Liveness for load balancers and the phone's "can I sync now?" check; no login needed."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import text
 
 from server import __version__
+from server.api.blueprint import Blueprint
 from server.extensions import db
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")

@@ -2,9 +2,9 @@
 
 from flask import send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from server.api.blueprint import Blueprint
 from server.api.openapi import errors
 from server.api.photos import IMAGE_CONTENT
 from server.services import media as service

@@ -2,10 +2,10 @@
 
 from flask import current_app, g, request, send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from server.api import binary_body
+from server.api.blueprint import Blueprint
 from server.api.openapi import errors
 from server.auth import login_required
 from server.extensions import db

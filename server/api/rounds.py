@@ -2,10 +2,10 @@
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from server.api.blueprint import Blueprint
 from server.api.openapi import errors
 from server.auth import login_required
 from server.extensions import db
