@@ -7,9 +7,9 @@ hold one). They are refused here once, for every view, rather than field by fiel
 * ``<int:...>`` in a URL rule matches 0 … 2**63 - 1 only (a bigger number is a 404);
 * a NUL in the URL's path or query, or in a form field, answers 400 ``invalid_characters``;
 * every ``@blp.arguments`` (the parser of ``server.api.blueprint.Blueprint``) reads JSON with
-  ``jsonutil.loads_strict`` (too deep, NaN, lone surrogates: 400), and refuses out-of-range integers, strings with NUL and date-times that
-  overflow when turned into UTC (``9999-12-31T23:00-14:00``) as 422 ``validation_failed``, with
-  the field's path.
+  ``jsonutil.loads_strict`` (too deep, NaN, lone surrogates: 400), and refuses out-of-range
+  integers, strings with NUL and date-times that overflow when turned into UTC
+  (``9999-12-31T23:00-14:00``) as 422 ``validation_failed``, with the field's path.
 
 Schemas that want a (tighter) bound in the OpenAPI document too use ``server.schemas.Id``.
 """
