@@ -253,10 +253,11 @@ def review_visit(session: Session, user: User, uuid: str, decision: str,
                  note: str | None = None) -> dict:
     """Approve, reject or return a visit under review; 409 when it is no longer reviewable.
 
-    ``approve`` applies the visit's proposed changes that no conflict decided otherwise (its
-    open conflicts are resolved ``accept_visit``): visit approved, assignment done and verified.
-    It is refused while a hard conflict is open. ``reject``: open conflicts dismissed, nothing
-    applied, visit rejected, assignment review_state rejected (its status is left as it is).
+    ``approve`` applies the visit's fills and proposed changes that no conflict decided
+    otherwise (its open conflicts are resolved ``accept_visit``): visit approved, assignment
+    done and verified. It is refused while a hard conflict is open. ``reject``: open conflicts
+    dismissed, nothing applied, visit rejected, assignment review_state rejected (its status is
+    left as it is).
     ``return``: the same, but the visit is returned and the assignment goes back to the
     enumerator (status ``returned`` with the note) through the pull feed.
     """
@@ -291,9 +292,12 @@ def review_visit(session: Session, user: User, uuid: str, decision: str,
             decided = {c.field for c in conflicts if c.status != "open" and c.field}
             comparison = visit.comparison or {}
             applied = comparison.get("applied") or {}
-            for path, value in (comparison.get("proposed") or {}).items():
-                if path not in decided and path not in applied:
-                    changes[path] = value
+            # Its proposed changes and its fills (fields the record held blank, no conflict
+            # of their own), except those applied when it was reconciled or decided since.
+            for outcome in ("filled", "proposed"):
+                for path, value in (comparison.get(outcome) or {}).items():
+                    if path not in decided and path not in applied:
+                        changes[path] = value
             for c in open_:
                 if c.kind in CHANGE_KINDS and c.field and c.field not in decided:
                     changes.setdefault(c.field, c.visit_value)

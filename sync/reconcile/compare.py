@@ -8,8 +8,9 @@ answers as ``forms.validate_visit`` cleans them). Nothing here touches a databas
 * ``match_members(record_members, visit_members, config)``: NIK first, then name + birth date;
 * ``verifies_map(form)``: answer path -> record path, read from a form definition;
 * ``three_way(base, current, visit_answers, verifies, config)``: per field, confirmed /
-  proposed / concurrent_update (hard or soft), with change paths ``sync.registry.apply_path``
-  accepts, and ``changes_to_apply`` for the auto-accept fields.
+  filled / proposed / concurrent_update (hard or soft), with change paths
+  ``sync.registry.apply_path`` accepts, and ``changes_to_apply`` for the fills and the
+  auto-accept fields.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ MEMBER_ORDER: dict[str, int] = {
 READ_ONLY = frozenset({"id_keluarga"})
 
 CONFIRMED = "confirmed"
+FILLED = "filled"  # the record holds the field blank (at the base too), the visit gives a value
 PROPOSED = "proposed"
 CONCURRENT = "concurrent_update"
 
@@ -581,7 +583,7 @@ class FieldOutcome(NamedTuple):
 
     path: str
     field: str
-    outcome: str                      # confirmed | proposed | concurrent_update
+    outcome: str                      # confirmed | filled | proposed | concurrent_update
     severity: str | None              # hard | soft for concurrent_update, else None
     base_value: Any
     current_value: Any
@@ -643,18 +645,26 @@ class Comparison:
         return {o.path: o.visit_value for o in self._unconfirmed() if o.outcome == PROPOSED}
 
     @property
+    def filled_values(self) -> dict[str, Any]:
+        """The visit's value of each field the record holds blank (``filled``), path -> value;
+        applied as ``changes_to_apply`` when the visit is verified, or on approval."""
+        return {o.path: o.visit_value for o in self._unconfirmed() if o.outcome == FILLED}
+
+    @property
     def concurrent_values(self) -> dict[str, Any]:
         """The visit's value of each field that changed on the record since its base."""
         return {o.path: o.visit_value for o in self._unconfirmed() if o.outcome == CONCURRENT}
 
     @property
     def changed_fields(self) -> list[str]:
-        """Paths the visit would change: proposed and concurrent (for ``upstream_changed``)."""
+        """Paths the visit would change: filled, proposed and concurrent (for
+        ``upstream_changed``)."""
         return [o.path for o in self._unconfirmed()]
 
     def drafts(self, config: Config = DEFAULT) -> list[dict]:
         """Conflict drafts: proposed changes not auto-accepted (``field_mismatch``) and
-        ``concurrent_update``s. Messages hold no values (they may be names or NIKs)."""
+        ``concurrent_update``s; fills raise none. Messages hold no values (they may be names or
+        NIKs)."""
         out = []
         for o in self._unconfirmed():
             if o.outcome == PROPOSED and not o.auto_accept:
@@ -673,6 +683,7 @@ class Comparison:
 
 
 _CONFIRMED = (CONFIRMED, None)
+_FILLED = (FILLED, None)
 _PROPOSED = (PROPOSED, None)
 
 
@@ -683,6 +694,10 @@ def _decide(g: str, b, c, v, config: Config) -> tuple[str, str | None]:
     if _values_equal(g, v, c, config):
         return _CONFIRMED
     if _values_equal(g, b, c, config):
+        # Unchanged since the base. Blank there (``v`` never is): new information, not a
+        # disagreement, unless the path's fills are to be reviewed.
+        if _blank(c) and g not in config.review_fills:
+            return _FILLED
         return _PROPOSED
     return CONCURRENT, ("soft" if _values_equal(g, v, b, config) else "hard")
 
@@ -892,8 +907,8 @@ def three_way(
     unconfirmed = ([o for o in outcomes if type(o) is not tuple and o.outcome != CONFIRMED]
                    if mixed else [])
     changes = {}
-    for o in unconfirmed:  # only proposed outcomes are auto-accepted
-        if o.auto_accept and o.path not in changes:
+    for o in unconfirmed:  # only proposed outcomes are auto-accepted; fills are applied too
+        if (o.auto_accept or o.outcome == FILLED) and o.path not in changes:
             changes[o.path] = o.visit_value
     comparison = Comparison(tuple(outcomes), changes, plan.skipped)
     object.__setattr__(comparison, "_unconfirmed_outcomes", unconfirmed)  # its _unconfirmed()

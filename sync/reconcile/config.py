@@ -42,6 +42,11 @@ class Config:
     auto_accept: frozenset[str] = frozenset(
         {"alamat", "rt", "rw", "anggota[].sekolah", "anggota[].status_kawin"}
     )
+    # Generic paths whose *fills* (the record holds the field blank, at the visit's base too,
+    # and the visit gives a value) are still proposed changes, raised as ``field_mismatch``
+    # unless auto-accepted. A fill of any other path is ``filled``: applied like an
+    # auto-accepted change, no conflict. Settings: ``REVIEW_FILLS`` (``from_settings``).
+    review_fills: frozenset[str] = frozenset()
 
     # --- codes of the form (verifikasi_keluarga v1) ----------------------------------------------
     # hasil_kunjungan: the family was found (the questionnaire was asked).
@@ -120,3 +125,17 @@ class Config:
 
 
 DEFAULT = Config()
+
+
+def parse_paths(text: str | None) -> frozenset[str]:
+    """``"aset.lahan, anggota[].disabilitas"`` -> the paths, blanks dropped."""
+    return frozenset(p.strip() for p in (text or "").split(",") if p.strip())
+
+
+def from_settings(settings: Mapping) -> Config:
+    """The reconciliation config of an app's settings (``REVIEW_FILLS``); ``DEFAULT`` when
+    they change nothing."""
+    fills = settings.get("REVIEW_FILLS") or ()
+    if isinstance(fills, str):
+        fills = parse_paths(fills)
+    return Config(review_fills=frozenset(fills)) if fills else DEFAULT

@@ -4,9 +4,9 @@ For each visit it loads the verified record at the visit's base and now, the reg
 the lookups the rules need, runs the three-way comparison and the rules (``sync.reconcile``),
 stores every finding as a conflict and ends the visit:
 
-* ``verified``: no hard or soft conflict. The auto-accept changes are applied (a new verified
-  version, an audit row per field, the feed entry for the assigned phone), the assignment is
-  done.
+* ``verified``: no hard or soft conflict. The fills (fields the record held blank) and the
+  auto-accept changes are applied (a new verified version, an audit row per field, the feed
+  entry for the assigned phone), the assignment is done.
 * ``needs_review``: conflicts are open; nothing is written back until a supervisor decides.
 * ``held``: its predecessor in the same offline chain (``branch_id``, ``base_version - 1``) has
   not been reconciled yet. It is queued again when the predecessor is, and forced through
@@ -686,6 +686,7 @@ def _reconcile(session: Session, visit: _Visit, batch: _Batch, config: Config,
         "confirmed": cmp.confirmed_paths,
         "proposed": _jsonable(cmp.proposed_changes),
         "concurrent": _jsonable(cmp.concurrent_values),
+        "filled": _jsonable(cmp.filled_values),
         "applied": _jsonable(applied), "skipped": list(cmp.skipped),
         "base_version": base_version,
     }
