@@ -14,6 +14,15 @@ from server.services import visits as service
 blp = Blueprint("visits", __name__, url_prefix="/api/v1/visits", description="Visits")
 
 
+class FilledSchema(Schema):
+    path = fields.String(required=True, metadata={
+        "description": "The change path (`aset.lahan`, `anggota[NIK=...].disabilitas`)."})
+    value = fields.Raw(required=True, metadata={
+        "description": "The visit's value, typed for the record; never null (a blank is no "
+                       "fill).",
+        "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]})
+
+
 class VisitSchema(Schema):
     uuid = fields.String()
     household_id = fields.String()
@@ -33,6 +42,10 @@ class VisitSchema(Schema):
     photos = fields.List(fields.Dict())
     missing_photos = fields.List(fields.String())
     conflicts = fields.List(fields.Dict())
+    filled = fields.List(fields.Nested(FilledSchema), metadata={
+        "description": "Fields the verified record held blank that the visit filled: no "
+                       "conflict, applied when the visit is verified or approved "
+                       "(docs/reconciliation.md). Masked for enumerators, as conflicts are."})
 
 
 @blp.route("/<visit_uuid:uuid>")

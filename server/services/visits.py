@@ -49,7 +49,21 @@ def visit_detail(session: Session, user: User, uuid: str) -> dict:
                    for p in photos],
         "missing_photos": missing_photos(session, uuid),
         "conflicts": _conflicts(session, user, uuid),
+        "filled": _filled(user, visit),
     }
+
+
+def _filled(user: User, visit: Visit) -> list[dict]:
+    """The fields the verified record held blank that the visit filled (outcome ``filled``,
+    no conflict), in the comparison's order: whole values for reviewers, masked for the
+    enumerator as its conflicts are. Empty until the visit is reconciled."""
+    from server.services.conflicts import mask_path, mask_value
+
+    filled = (visit.comparison or {}).get("filled") or {}
+    if user.role in ("supervisor", "admin"):
+        return [{"path": path, "value": value} for path, value in filled.items()]
+    return [{"path": mask_path(path), "value": mask_value(value, path)}
+            for path, value in filled.items()]
 
 
 def _conflicts(session: Session, user: User, uuid: str) -> list[dict]:
