@@ -16,6 +16,11 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _paths(name: str) -> tuple[str, ...]:
+    """A comma-separated list of field paths, blanks dropped."""
+    return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
+
+
 def normalise_database_url(url: str) -> str:
     """Route plain ``postgresql://`` URLs to psycopg 3, the driver Tapak ships with."""
     for prefix in ("postgres://", "postgresql://"):
@@ -63,6 +68,9 @@ def from_environment(instance_path: str) -> dict:
         "SQLITE_MMAP_MB": _int("SQLITE_MMAP_MB", 1024),
         "SQLITE_WAL_AUTOCHECKPOINT": _int("SQLITE_WAL_AUTOCHECKPOINT", 10_000),
         "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
+        # Generic paths whose fills (a field the verified record holds blank, filled by a
+        # visit) are still raised as field_mismatch (docs/reconciliation.md); default none.
+        "REVIEW_FILLS": _paths("REVIEW_FILLS"),
     }
 
 

@@ -30,10 +30,12 @@ def photos_cleanup(app: Flask) -> dict:
 def reconcile(app: Flask) -> int:
     """Reconcile what the queue holds (a separate ``reconcile run`` worker may share it)."""
     from server.extensions import db
+    from sync.reconcile.config import from_settings
     from sync.reconcile.worker import drain
 
     with app.app_context():
-        n = drain(db.session, worker="scheduler", max_seconds=50)
+        n = drain(db.session, worker="scheduler", config=from_settings(app.config),
+                  max_seconds=50)
         db.session.remove()
     if n:
         log.info("reconciled", extra={"visits": n})

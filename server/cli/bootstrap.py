@@ -86,6 +86,7 @@ def simulate_demo_visits(session, instance: Path, per_kecamatan: int) -> str:
     from sync import simulator
     from sync.ingest import ingest_batch
     from sync.models import Assignment, VerifiedRecord
+    from sync.reconcile.config import from_settings
     from sync.reconcile.worker import drain
 
     first = {}
@@ -125,7 +126,7 @@ def simulate_demo_visits(session, instance: Path, per_kecamatan: int) -> str:
             ingest_batch(session, user_id=user.id, device_id=f"demo-{user.username}",
                          batch_id=str(uuid.uuid4()), raw_body=json.dumps(
                              {"visits": batch}).encode(), visits=batch)
-        drain(session, worker="bootstrap")
+        drain(session, worker="bootstrap", config=from_settings(current_app.config))
     return f"demo field work: {len(plan.visits)} visits pushed and reconciled"
 
 

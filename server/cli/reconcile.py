@@ -16,13 +16,16 @@ cli = AppGroup("reconcile", help="Reconcile queued visits with the verified reco
               help="Seconds to wait when the queue is empty (without --once).")
 def run_command(once: bool, batch: int, idle: float):
     """Claim queued visits and reconcile them; several workers may run side by side."""
+    from flask import current_app
+
     from server.extensions import db
+    from sync.reconcile.config import from_settings
     from sync.reconcile.worker import drain, worker_name
 
-    name = worker_name()
+    name, config = worker_name(), from_settings(current_app.config)
     while True:
         started = time.monotonic()
-        n = drain(db.session, worker=name, limit=batch)
+        n = drain(db.session, worker=name, limit=batch, config=config)
         db.session.remove()
         if n:
             click.echo(f"reconciled {n} visits in {time.monotonic() - started:.1f} s")

@@ -134,8 +134,18 @@ def parse_paths(text: str | None) -> frozenset[str]:
 
 def from_settings(settings: Mapping) -> Config:
     """The reconciliation config of an app's settings (``REVIEW_FILLS``); ``DEFAULT`` when
-    they change nothing."""
+    they change nothing. A path that names no record field is refused (ValueError): a typo
+    would otherwise leave fills of the field it meant unreviewed."""
     fills = settings.get("REVIEW_FILLS") or ()
-    if isinstance(fills, str):
-        fills = parse_paths(fills)
-    return Config(review_fills=frozenset(fills)) if fills else DEFAULT
+    fills = parse_paths(fills) if isinstance(fills, str) else frozenset(fills)
+    if not fills:
+        return DEFAULT
+    from sync.models.registry import FAMILY_FIELDS, MEMBER_FIELDS
+
+    known = {path for path, _c, _t in FAMILY_FIELDS}
+    known.update(f"anggota[].{key}" for key, _c, _t in MEMBER_FIELDS)
+    unknown = sorted(fills - known)
+    if unknown:
+        raise ValueError(f"REVIEW_FILLS: not a generic field path: {', '.join(unknown)} "
+                         "(e.g. aset.lahan, anggota[].disabilitas)")
+    return Config(review_fills=fills)
