@@ -119,3 +119,6 @@ def register_filters(app: Flask) -> None:
         source=lambda s: SOURCES.get(s, s or "—"),
         registry_kind=lambda s: REGISTRY_KINDS.get(s, s or "—"),
     )
+    from server.web.values import Card
+
+    app.jinja_env.tests["card"] = lambda v: isinstance(v, Card)

@@ -8,7 +8,7 @@ reload never decides twice.
 
 from __future__ import annotations
 
-import re
+import dataclasses
 
 from flask import (
     Blueprint,
@@ -24,7 +24,7 @@ from flask import (
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from werkzeug.exceptions import HTTPException
 
 from server.extensions import db, limiter
@@ -32,15 +32,14 @@ from server.models import User
 from server.services import ServiceError
 from server.web import auth
 from server.web.labels import DECISIONS, KINDS, REVIEW_DECISIONS, register_filters
+from server.web.values import Change, FormLabels, members_by_nik
 from sync.areas import PRIORITY_KECAMATAN
-from sync.models import Area
-from sync.privacy import mask_number
+from sync.models import Area, Conflict, FormVersion, VerifiedRecord, Visit
 
 bp = Blueprint("pages", __name__, url_prefix="/review")
 
 KECAMATAN_CODE = r"^\d{2}\.\d{2}\.\d{2}$"
 KELURAHAN_CODE = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
-_SIXTEEN = re.compile(r"(?<!\d)\d{16}(?!\d)")
 
 
 @bp.record_once
@@ -182,11 +181,77 @@ def _kelurahan_options(user: User, kecamatan: str | None) -> list[tuple[str, str
     return [(c, n) for c, n in db.session.execute(stmt) if user.covers(c)]
 
 
-def mask_text(value) -> str:
-    """Any 16-digit run (a NIK or KK number) masked, for values shown in lists."""
-    from server.web.labels import show
+# --------------------------------------------------------------------------- values in words
 
-    return _SIXTEEN.sub(lambda m: mask_number(m.group(0)), show(value))
+def form_labels(pairs) -> dict[tuple[str, int], FormLabels]:
+    """``FormLabels`` of each (form_id, version), built once per app: a published version
+    never changes. Only versions not yet cached are read, in one query."""
+    cache = current_app.extensions.setdefault("tapak.form_labels", {})
+    wanted = {(f, v) for f, v in pairs if f and v is not None}
+    missing = wanted - cache.keys()
+    if missing:
+        rows = db.session.execute(select(FormVersion.form_id, FormVersion.version,
+                                         FormVersion.definition).where(
+            or_(*(and_(FormVersion.form_id == f, FormVersion.version == v)
+                  for f, v in sorted(missing))))).all()
+        for f, v, definition in rows:
+            cache[(f, v)] = FormLabels(definition)
+    return {k: cache[k] for k in wanted if k in cache}
+
+
+def _default_labels() -> FormLabels:
+    """The newest published form, for a conflict with no visit (one query a request)."""
+    if "default_labels" not in g:
+        row = db.session.execute(select(FormVersion.form_id, FormVersion.version)
+                                 .order_by(FormVersion.published_at.desc(),
+                                           FormVersion.id.desc()).limit(1)).first()
+        g.default_labels = (form_labels([tuple(row)]).get(tuple(row)) if row else None) \
+            or FormLabels(None)
+    return g.default_labels
+
+
+def _records(household_ids) -> dict[str, dict]:
+    """Members by NIK of each family's verified record, in one query."""
+    ids = sorted({h for h in household_ids if h})
+    if not ids:
+        return {}
+    rows = db.session.execute(select(VerifiedRecord.household_id, VerifiedRecord.doc)
+                              .where(VerifiedRecord.household_id.in_(ids))).all()
+    return {h: members_by_nik(doc) for h, doc in rows}
+
+
+def describe_conflicts(items: list[dict], *, masked: bool) -> dict[int, Change | None]:
+    """Each conflict's field and values in words, by id, with a constant number of queries:
+    one for the fields (unmasked: the member they name) and the visits' form versions, one
+    for the records of families whose conflicts name a member, and one per form version not
+    yet cached."""
+    ids = [i["id"] for i in items]
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Conflict.id, Conflict.field, Visit.form_id, Visit.form_version)
+        .outerjoin(Visit, Visit.uuid == Conflict.visit_uuid).where(Conflict.id.in_(ids))).all()
+    info = {r[0]: r for r in rows}
+    labels = form_labels([(r[2], r[3]) for r in rows])
+    members = _records([i["household_id"] for i in items
+                        if (info.get(i["id"]) and (info[i["id"]][1] or "").startswith("anggota["))])
+    out: dict[int, Change | None] = {}
+    for item in items:
+        _id, field, form_id, version = info.get(item["id"], (item["id"], None, None, None))
+        if not field:
+            out[item["id"]] = None
+            continue
+        form = labels.get((form_id, version)) or _default_labels()
+        change = form.change(
+            field, item.get("registry_value"), item.get("base_value"), item.get("visit_value"),
+            masked=masked, members=members.get(item["household_id"]),
+            shown_path=item.get("field"))
+        if item.get("resolution_value") is not None:
+            change = dataclasses.replace(change, resolution=form.change(
+                field, item["resolution_value"], None, None, masked=masked,
+                members=members.get(item["household_id"])).registry)
+        out[item["id"]] = change
+    return out
 
 
 # --------------------------------------------------------------------------- the queue
@@ -244,7 +309,7 @@ def queue():
         next_cursor=result.get("next_cursor"), names=names,
         kecamatan_options=_kecamatan_options(g.user),
         kelurahan_options=_kelurahan_options(g.user, args["kecamatan"]),
-        mask=mask_text)
+        described=describe_conflicts(items, masked=True))
 
 
 def _back_to_queue() -> str:
@@ -298,7 +363,8 @@ def conflict(conflict_id: int):
 
 def _render_conflict(detail: dict, error: str | None = None, status: int = 200):
     names = _names([detail.get("kelurahan"), detail.get("kecamatan")])
-    return render_template("pages/conflict.html", user=g.user, c=detail,
+    described = describe_conflicts([detail], masked=False).get(detail["id"])
+    return render_template("pages/conflict.html", user=g.user, c=detail, d=described,
                            names=names, back=_back_to_queue(), error=error,
                            decisions=DECISIONS), status
 
