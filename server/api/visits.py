@@ -20,7 +20,8 @@ class FilledSchema(Schema):
     value = fields.Raw(required=True, metadata={
         "description": "The visit's value, typed for the record; never null (a blank is no "
                        "fill).",
-        "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]})
+        "anyOf": [{"type": "string"}, {"type": "number", "minimum": -2**63, "maximum": 2**63 - 1},
+                  {"type": "boolean"}]})
 
 
 class VisitSchema(Schema):
