@@ -119,6 +119,7 @@ def register_filters(app: Flask) -> None:
         source=lambda s: SOURCES.get(s, s or "—"),
         registry_kind=lambda s: REGISTRY_KINDS.get(s, s or "—"),
     )
-    from server.web.values import Card
+    from server.web.values import Card, indonesian_date
 
+    app.jinja_env.filters["tanggal"] = lambda d: "—" if d is None else indonesian_date(d)
     app.jinja_env.tests["card"] = lambda v: isinstance(v, Card)

@@ -9,6 +9,7 @@ reload never decides twice.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from flask import (
     Blueprint,
@@ -31,10 +32,18 @@ from server.extensions import db, limiter
 from server.models import User
 from server.services import ServiceError
 from server.web import auth
-from server.web.labels import DECISIONS, KINDS, REVIEW_DECISIONS, register_filters
+from server.web.labels import DECISIONS, KINDS, REVIEW_DECISIONS, WIB, register_filters
 from server.web.values import Change, FormLabels, members_by_nik
 from sync.areas import PRIORITY_KECAMATAN
-from sync.models import Area, Conflict, FormVersion, VerifiedRecord, Visit
+from sync.models import (
+    Area,
+    Assignment,
+    Conflict,
+    FormVersion,
+    Round,
+    VerifiedRecord,
+    Visit,
+)
 
 bp = Blueprint("pages", __name__, url_prefix="/review")
 
@@ -518,19 +527,46 @@ class DashboardArgs(Schema):
         unknown = EXCLUDE
 
     kecamatan = fields.String(load_default=None, validate=validate.Regexp(KECAMATAN_CODE))
+    putaran = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31))
+
+
+def default_round(today: dt.date | None = None) -> Round | None:
+    """The round the dashboard opens on: the round in progress today (Jakarta's date) that has
+    assignments, the latest started first; else any round in progress; else the newest.
+
+    A round created for next month, or created today and not yet assigned, is never chosen
+    over the one the enumerators are working."""
+    today = today or dt.datetime.now(WIB).date()
+    running = db.session.scalars(
+        select(Round).where(Round.starts_on <= today, Round.ends_on >= today)
+        .order_by(Round.starts_on.desc(), Round.id.desc())).all()
+    for rnd in running:
+        if db.session.scalar(select(Assignment.id).where(Assignment.round_id == rnd.id)
+                             .limit(1)) is not None:
+            return rnd
+    if running:
+        return running[0]
+    return db.session.scalar(select(Round).order_by(Round.id.desc()).limit(1))
 
 
 @bp.get("/dasbor")
 @auth.page_login_required
 def dashboard():
-    from server import charts
     from server.services.progress import progress
+    from server.web import charts
 
     args, _ = _load_args(DashboardArgs(), request.args)
-    if args["kecamatan"]:
-        data = progress(db.session, g.user, level="kelurahan", parent=args["kecamatan"])
+    if args["putaran"]:
+        round_id = args["putaran"]
     else:
-        data = progress(db.session, g.user, level="kecamatan", priority=True)
+        rnd = default_round()
+        round_id = rnd.id if rnd else None
+    if args["kecamatan"]:
+        data = progress(db.session, g.user, level="kelurahan", parent=args["kecamatan"],
+                        round_id=round_id)
+    else:
+        data = progress(db.session, g.user, level="kecamatan", priority=True,
+                        round_id=round_id)
     areas = data.get("areas") or []
     totals = data.get("totals") or {}
     rows = []
@@ -554,7 +590,10 @@ def dashboard():
          ("Dikembalikan", totals.get("returned", 0))],
         totals.get("assigned", 0), title="Kemajuan keseluruhan")
     parent_name = _names([args["kecamatan"]]).get(args["kecamatan"]) if args["kecamatan"] else None
+    rounds = db.session.execute(select(Round.id, Round.name, Round.starts_on, Round.ends_on)
+                                .order_by(Round.starts_on.desc(), Round.id.desc())).all()
     return render_template("pages/dashboard.html", user=g.user, data=data, rows=rows,
                            totals=totals, percent=percent, kinds_chart=kinds_chart,
                            overall=overall, kecamatan=args["kecamatan"],
-                           parent_name=parent_name, priority=PRIORITY_KECAMATAN)
+                           parent_name=parent_name, priority=PRIORITY_KECAMATAN,
+                           rounds=rounds, chosen_round=args["putaran"])

@@ -265,7 +265,8 @@ def test_supervisor_scenario_from_queue_to_the_phone(page, live, phone):
 
     # 2. open the conflict, see photos and map, accept the visit's value
     page.click(f"a[href='/review/konflik/{conflict_id}']")
-    assert page.locator("#values").inner_text().count("8") >= 1
+    assert "Tanah" in page.locator("#values").inner_text()  # code 8, in words
+    assert "Jenis lantai terluas" in page.inner_text("#field")
     thumbs = page.locator(".photos img")
     assert thumbs.count() >= 1
     src = thumbs.first.get_attribute("src")
@@ -341,3 +342,48 @@ def test_no_page_scrolls_sideways_at_360px(page, live, phone, path):
     assert page.url.startswith(live.url + target.split("?")[0])
     no_horizontal_scroll(page)
     assert re.search(r"<html lang=\"id\">", page.content())
+
+
+# The rendered size of a piece of chart text: its computed font size times the scale of the
+# SVG it sits in (a viewBox scales its text with the width), 1 for HTML text.
+RENDERED_SIZE = """(root) => {
+  const size = el => {
+    const svg = el.closest('svg');
+    return parseFloat(getComputedStyle(el).fontSize) * (svg ? svg.getScreenCTM().a : 1);
+  };
+  const legend = [...root.querySelectorAll('li, text')]
+    .find(e => e.textContent.trim().startsWith('Selesai '));
+  const all = [...document.querySelectorAll('svg.chart text, .legend li, .bars li')];
+  return {legend: legend ? size(legend) : null, height: legend.getBoundingClientRect().height,
+          all: all.map(size)};
+}"""
+
+
+def test_chart_text_keeps_its_size_at_every_width(browser, live, phone):
+    """At 1280 px the dashboard's legend reads as it does on a 360 px phone: chart text does
+    not scale with the chart's width (a viewBox made 11 px text about 30 px wide screens)."""
+    sizes = {}
+    for width in (360, 1280):
+        context = browser.new_context(viewport={"width": width, "height": 900},
+                                      locale="id-ID")
+        page = context.new_page()
+        try:
+            log_in(page, live)
+            page.goto(live.url + "/review/dasbor")
+            assert page.locator("svg.chart").count() >= 3
+            assert page.evaluate("[...document.querySelectorAll('svg.chart')]"
+                                 ".every(s => !s.hasAttribute('viewBox'))")
+            sizes[width] = page.eval_on_selector("#totals", RENDERED_SIZE)
+            if width == 1280:
+                shot(page, "13-dasbor-1280")
+                # the bars still fill the wider card
+                bar = page.eval_on_selector("#totals svg.chart",
+                                            "s => s.getBoundingClientRect().width")
+                assert bar > 600
+        finally:
+            context.close()
+    small, large = sizes[360], sizes[1280]
+    assert small["legend"] is not None and abs(small["legend"] - large["legend"]) <= 1, sizes
+    assert abs(small["height"] - large["height"]) <= 1, sizes
+    assert 11 <= small["legend"] <= 16, sizes
+    assert max(small["all"] + large["all"]) - min(small["all"] + large["all"]) <= 1.5, sizes
