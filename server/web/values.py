@@ -87,6 +87,7 @@ class Change:
     presence: bool = False  # a whole member (added, removed, replaced)
     member_nik: str | None = None  # the member's NIK (masked where the page masks)
     resolution: str | Card | None = None  # the value a ``set_value`` decision set
+    hint: str | None = None  # how to write a value for ``set_value`` (the codes, Ya/Tidak)
 
     @property
     def title(self) -> str:
@@ -138,7 +139,7 @@ def number(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if isinstance(value, float) and not value.is_integer():
-        whole, _, frac = f"{value:,.2f}".rstrip("0").partition(".")
+        whole, _, frac = f"{value:,.6f}".rstrip("0").partition(".")
         return whole.replace(",", ".") + "," + frac
     return f"{int(value):,}".replace(",", ".")
 
@@ -238,10 +239,24 @@ class FormLabels:
         if q.type == "datetime":
             return indonesian_datetime(value)
         if q.type == "geopoint" and isinstance(value, dict) and "lat" in value:
-            acc = value.get("accuracy_m")
-            text = f"{number(value['lat'])}, {number(value.get('lon'))}"
-            return text + (f" (±{number(acc)} m)" if acc is not None else "")
+            acc, lon = value.get("accuracy_m"), value.get("lon")
+            text = f"{value['lat']:.5f}, {lon:.5f}" if isinstance(lon, int | float) \
+                else plain(value, key, masked)
+            return text + (f" (±{number(round(acc))} m)" if isinstance(acc, int | float) else "")
         return plain(value, key, masked)
+
+    def hint(self, path: str | None) -> str | None:
+        """How a supervisor writes a value of this question: its codes, Ya/Tidak, a date."""
+        q = self.question(path)
+        if q is None:
+            return None
+        if q.type in ("select_one", "select_multiple") and q.choices:
+            return "Isi kodenya: " + "; ".join(f"{v} = {t}" for v, t in q.choices.items())
+        if q.type == "boolean":
+            return "Isi Ya atau Tidak."
+        if q.type == "date":
+            return "Tulis tanggal sebagai TTTT-BB-HH, misalnya 2026-01-05."
+        return None
 
     # --- members -----------------------------------------------------------------------------
 
@@ -271,8 +286,10 @@ class FormLabels:
         parts = [p for p in (self.relationship(member), name) if p]
         return ", ".join(parts) if parts else "Anggota tanpa nama"
 
-    def member_card(self, member: Any, *, masked: bool = False) -> Card | str:
-        """A whole member as a card: name and relationship, then sex, birth date, job..."""
+    def member_card(self, member: Any, *, masked: bool = False,
+                    every_answer: bool = False) -> Card | str:
+        """A whole member as a card: name and relationship, then NIK, sex, birth date, job...
+        (``every_answer``: every answer the member has, in the form's order)."""
         if not isinstance(member, dict):
             return self.value(None, member, masked=masked)
         lines = []
@@ -280,8 +297,12 @@ class FormLabels:
         if not blank(nik):
             lines.append((self._member_label("nik", "NIK"),
                           mask_number(nik) if masked else str(nik)))
-        for key in CARD_KEYS:
-            if key == "hubungan" or key not in member or blank(member.get(key)):
+        keys = CARD_KEYS
+        if every_answer:
+            order = [p.split(".", 1)[1] for p in self.questions if p.startswith(f"{MEMBERS}[].")]
+            keys = [k for k in order if k in member] + [k for k in member if k not in order]
+        for key in keys:
+            if key in ("hubungan", "nik", "nama") or key not in member or blank(member.get(key)):
                 continue
             lines.append((self._member_label(key, key),
                           self.value(f"{MEMBERS}[].{key}", member[key], masked=masked)))
@@ -309,7 +330,7 @@ class FormLabels:
             q_label = self.label(path)
             fmt = lambda v: self.value(path, v, masked=masked)  # noqa: E731
             return Change(q_label or shown_path or path, fmt(registry), fmt(base), fmt(visit),
-                          known=q_label is not None)
+                          known=q_label is not None, hint=self.hint(path))
         selector, rest = m.group(1), m.group(2)
         member = self._find_member(selector, members, registry, visit, base)
         nik = selector[4:] if selector.startswith("NIK=") else None
@@ -330,7 +351,8 @@ class FormLabels:
         q_label = self.label(path)
         fmt = lambda v: self.value(path, v, masked=masked)  # noqa: E731
         return Change(q_label or shown_path or path, fmt(registry), fmt(base), fmt(visit),
-                      member=who, known=q_label is not None, member_nik=nik)
+                      member=who, known=q_label is not None, member_nik=nik,
+                      hint=self.hint(path))
 
     @staticmethod
     def _find_member(selector: str, members: dict[str, dict] | None, *values) -> dict | None:

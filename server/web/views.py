@@ -450,27 +450,36 @@ def _render_visit(uuid: str, error: str | None = None, status: int = 200):
                "url": signed_url(p["sha256"], "full")}
               for p in visit.get("photos") or [] if p["sha256"] not in
               set(visit.get("missing_photos") or [])]
+    labels = form_labels([(visit.get("form_id"), visit.get("form_version"))]).get(
+        (visit.get("form_id"), visit.get("form_version"))) or _default_labels()
+    conflicts = visit.get("conflicts") or []
     return render_template("pages/visit.html", user=g.user, v=visit, photos=photos,
-                           conflicts=visit.get("conflicts") or [], back=_back_to_queue(),
+                           conflicts=conflicts, back=_back_to_queue(),
+                           described=describe_conflicts(conflicts, masked=False),
                            error=error, decisions=REVIEW_DECISIONS,
                            answers=_flat_answers(visit.get("answers") or {},
-                                                 {p["sha256"] for p in visit.get("photos") or []})
+                                                 {p["sha256"] for p in visit.get("photos") or []},
+                                                 labels)
                            ), status
 
 
-def _flat_answers(answers: dict, hidden: set) -> tuple[list[tuple[str, object]], list[dict]]:
-    """Scalar answers as (path, value) rows, and the members' list apart (a table)."""
+def _flat_answers(answers: dict, hidden: set, labels: FormLabels
+                  ) -> tuple[list[tuple[str, str]], list]:
+    """Answers as (question's label, value in words) rows, groups flattened, and the members
+    apart, each a card of every answer."""
     rows, members = [], []
     for key, value in answers.items():
         if isinstance(value, str) and value in hidden:
             continue  # a photo's hash: the photo itself is shown
+        question = labels.question(key)
         if key == "anggota" and isinstance(value, list):
-            members = [m for m in value if isinstance(m, dict)]
-        elif isinstance(value, dict):
+            members = [labels.member_card(m, every_answer=True) for m in value
+                       if isinstance(m, dict)]
+        elif isinstance(value, dict) and question is None:  # a group
             rows += [(f"{key}.{k}", v) for k, v in value.items() if not isinstance(v, dict | list)]
-        elif not isinstance(value, list):
+        elif not isinstance(value, list) or question is not None:
             rows.append((key, value))
-    return rows, members
+    return [(labels.label(p) or p, labels.value(p, v)) for p, v in rows], members
 
 
 @bp.get("/kunjungan/<uuid>")
@@ -513,9 +522,17 @@ def household(household_id: str):
                                           household_id=household_id, limit=50)["items"]
     record = (detail.get("verified") or {}).get("record") or \
         (detail.get("registry") or {}).get("record") or {}
+    labels, members = _default_labels(), members_by_nik(record)
+    for entry in history:  # each change path, old and new values in words
+        entry["worded"] = [labels.change(ch.get("path"), ch.get("old"), None, ch.get("new"),
+                                         members=members) for ch in entry.get("changes") or ()
+                           if ch.get("path")]
+        entry["changed_labels"] = [labels.label(p) or p for p in entry.get("changed_fields") or ()]
     return render_template(
         "pages/household.html", user=g.user, h=detail, history=history, record=record,
-        conflicts=open_items, actors=_user_names([e.get("actor_id") for e in history]),
+        conflicts=open_items, described=describe_conflicts(open_items, masked=True),
+        members=[labels.member_name(m) for m in record.get("anggota") or ()],
+        actors=_user_names([e.get("actor_id") for e in history]),
         names=_names([detail.get("kode_kelurahan"), (detail.get("kode_kelurahan") or "")[:8]]),
         back=_back_to_queue())
 

@@ -286,7 +286,8 @@ def test_supervisor_scenario_from_queue_to_the_phone(page, live, phone):
     # 3. the family's history has the new verified version; the dashboard counts moved
     page.click("a:has-text('Riwayat keluarga')")
     history = page.inner_text("#history")
-    assert "rumah.lantai" in history and "Lantai tanah terlihat di foto." in history
+    assert "Jenis lantai terluas" in history and "Tanah" in history
+    assert "Lantai tanah terlihat di foto." in history
     version = live.sql("SELECT version FROM verified_records WHERE household_id = :h",
                        h=first)[0][0]
     assert f"Data terverifikasi v{version}" in history.splitlines()[0]

@@ -243,7 +243,8 @@ def test_accepting_the_visit_value_writes_a_new_verified_version(web, db, flagge
     page = web.get(f"/review/konflik/{c.id}").get_data(as_text=True)
     assert "Keputusan disimpan" in page and "Buka kembali" in page
     history = web.get("/review/keluarga/KLG-A1").get_data(as_text=True)
-    assert "Lantai tanah, dicek foto." in history and "rumah.lantai" in history
+    assert "Lantai tanah, dicek foto." in history
+    assert "Jenis lantai terluas: Semen/bata merah → <b>Tanah</b>" in history
     # a second decision on the now stale view: 409, nothing changes
     response = web.post(f"/review/konflik/{c.id}/putuskan", {"decision": "keep_registry"},
                         form_page=f"/review/konflik/{c.id}")

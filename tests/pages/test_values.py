@@ -44,6 +44,11 @@ def test_a_choice_reads_with_the_questions_and_the_choices_labels(labels):
     assert labels.value("rumah.daya_va", 5500) == "5.500 VA atau lebih"
     # a code the list does not have is shown as it is, never dropped
     assert labels.value("rumah.atap", 99) == "99"
+    # and how to write one when setting a value
+    assert c.hint.startswith("Isi kodenya: 1 = Beton; 2 = Genteng; 3 = Seng; 4 = Asbes")
+    assert labels.hint("aset.mobil") == "Isi Ya atau Tidak."
+    assert "TTTT-BB-HH" in labels.hint("anggota[NIK=3173014508850003].tanggal_lahir")
+    assert labels.hint("alamat") is None and labels.hint("nothing.here") is None
 
 
 def test_booleans_blanks_numbers_and_dates(labels):
@@ -58,6 +63,8 @@ def test_booleans_blanks_numbers_and_dates(labels):
     assert indonesian_date("not a date") == "not a date"
     assert indonesian_datetime("2026-01-05T02:12:00Z") == "5 Januari 2026 09.12 WIB"
     assert number(1234567) == "1.234.567" and number(0.25) == "0,25"
+    assert labels.value("lokasi", {"lat": -6.136144, "lon": 106.72342, "accuracy_m": 8.4}) == \
+        "-6.13614, 106.72342 (±8 m)"
 
 
 def test_a_member_field_names_the_member_by_relationship_and_name(labels):
@@ -185,6 +192,7 @@ def test_the_conflict_page_shows_whole_values_in_words(web, db, worded):
     atap = _conflict_id(db, "rumah.atap")
     text = _text(web.get(f"/review/konflik/{atap}").get_data(as_text=True))
     assert "Jenis atap terluas: Asbes → Genteng" in text
+    assert "Isi kodenya: 1 = Beton; 2 = Genteng" in text  # for "Tetapkan nilai"
     mobil = _conflict_id(db, "aset.mobil")
     text = _text(web.get(f"/review/konflik/{mobil}").get_data(as_text=True))
     assert "Memiliki mobil: Tidak → Ya" in text
@@ -237,3 +245,27 @@ def test_the_queue_reads_each_form_once_and_no_query_per_row(web, db, worded, ap
     all_total, all_forms, all_rows = count(url)
     assert (one_rows, all_rows) == (1, 4)
     assert all_total == one_total and all_forms == one_forms == 0
+
+
+def test_the_visit_and_household_pages_read_answers_and_history_in_words(web, db, worded):
+    assert web.login("spv").status_code == 303
+    html = web.get(f"/review/kunjungan/{worded}").get_data(as_text=True)
+    text = _text(html)
+    assert "Jenis atap terluas: Asbes → Genteng" in text  # the visit's conflicts
+    answers = _text(html.split('id="answers"')[1].split("</table>")[0])
+    assert "Jenis atap terluas Genteng" in answers and "Memiliki mobil Ya" in answers
+    assert "Responden bersedia diwawancarai Ya" in answers
+    assert "rumah." not in answers and "aset." not in answers
+    members = _text(html.split('id="members"')[1].split("</details>")[0])
+    assert "Istri, Siti Aminah" in members and "Tanggal lahir: 6 Agustus 1985" in members
+    assert "Keberadaan anggota keluarga: Anggota keluarga baru" in members
+    assert "status_keberadaan" not in members and "{" not in members
+    # a decision, then the family's history says it in words
+    atap = _conflict_id(db, "rumah.atap")
+    page = f"/review/konflik/{atap}"
+    assert web.post(f"{page}/putuskan", {"decision": "accept_visit"},
+                    form_page=page).status_code == 303
+    text = _text(web.get("/review/keluarga/KLG-A1").get_data(as_text=True))
+    assert "Jenis atap terluas: Asbes → Genteng" in text
+    assert "Istri, Siti Aminah" in text  # the record's members by relationship and name
+    assert "rumah.atap" not in text
