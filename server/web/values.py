@@ -48,6 +48,7 @@ SPOUSE = {"P": "Istri", "L": "Suami"}
 _SELECTOR = re.compile(r"^anggota\[([^\]]*)\](?:\.(.+))?$")
 _SIXTEEN = re.compile(r"(?<!\d)\d{16}(?!\d)")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
 _NAME_KEYS = frozenset({"nama", "nama_responden"})
 _NUMBER_KEYS = frozenset({"nik", "no_kk"})
 
@@ -165,6 +166,11 @@ def plain(value: Any, key: str | None = None, masked: bool = False) -> str:
         return indonesian_date(value) if _DATE.match(value) else value
     if isinstance(value, list):
         return ", ".join(plain(v, key, masked) for v in value)
+    if isinstance(value, dict) and isinstance(value.get("lat"), int | float) \
+            and isinstance(value.get("lon"), int | float):  # a point (a rule's GPS context)
+        acc = value.get("accuracy_m")
+        return f"{value['lat']:.5f}, {value['lon']:.5f}" + (
+            f" (±{number(round(acc))} m)" if isinstance(acc, int | float) else "")
     if isinstance(value, dict):  # a shape no question describes: key: value pairs, not JSON
         return "; ".join(f"{k}: {plain(v, k, masked)}" for k, v in value.items())
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -176,6 +182,7 @@ class FormLabels:
     def __init__(self, definition: dict | None):
         self.definition = definition or {}
         self.questions: dict[str, Question] = {}
+        self.groups: dict[str, str] = {}  # group path -> label (rule findings name a group)
         self.members_label = "Anggota keluarga"
         choices = {name: {c.get("value"): text_label(c.get("label")) for c in items or ()}
                    for name, items in (self.definition.get("choices") or {}).items()}
@@ -189,6 +196,7 @@ class FormLabels:
             path = f"{prefix}{name}"
             target = f.get("verifies")
             if ftype == "group":
+                self.groups[path] = text_label(f.get("label")) or path
                 self._walk(f.get("fields") or (), f"{path}.", record_prefix, choices)
                 continue
             if ftype == "repeat":
@@ -220,14 +228,22 @@ class FormLabels:
         q = self.question(path)
         if q is not None:
             return q.label
-        return RECORD_LABELS.get(path or "")
+        return self.groups.get(path or "") or RECORD_LABELS.get(path or "")
 
     def value(self, path: str | None, value: Any, *, masked: bool = False) -> str:
         """``value`` of the question at ``path`` as text (choice labels, Ya/Tidak, dates)."""
         q = self.question(path)
         key = (path or "").rsplit(".", 1)[-1]
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value) \
+                and (q is None or q.type not in ("select_multiple",)):
+            # a rule's list of programs (``["pkh", "bpnt"]``): their questions' labels
+            named = [self._named(v) for v in value]
+            if all(named):
+                return ", ".join(named)
         if q is None or blank(value):
             return plain(value, key, masked)
+        if q.type == "photo" and isinstance(value, str) and _SHA.match(value):
+            return f"foto {value[:10]}…"
         if q.type == "boolean" and isinstance(value, bool):
             return YES if value else NO
         if q.type == "select_one":
@@ -244,6 +260,14 @@ class FormLabels:
                 else plain(value, key, masked)
             return text + (f" (±{number(round(acc))} m)" if isinstance(acc, int | float) else "")
         return plain(value, key, masked)
+
+    def _named(self, name: str) -> str | None:
+        """The label of a question named ``name`` at the top or in a group (``pkh``)."""
+        q = self.questions.get(name)
+        if q is None:
+            q = next((q for p, q in self.questions.items()
+                      if "[" not in p and p.rsplit(".", 1)[-1] == name), None)
+        return q.label if q is not None else None
 
     def hint(self, path: str | None) -> str | None:
         """How a supervisor writes a value of this question: its codes, Ya/Tidak, a date."""
@@ -339,8 +363,14 @@ class FormLabels:
         if nik and masked:
             nik = mask_number(str(nik))
         if rest is None:  # a whole member: added, removed or replaced
-            card = lambda v: self.member_card(v, masked=masked) if isinstance(v, dict) \
-                else self.value(None, v, masked=masked)  # noqa: E731
+            status = f"{MEMBERS}[].status_keberadaan"
+
+            def card(v):
+                if isinstance(v, dict):
+                    return self.member_card(v, masked=masked)
+                if isinstance(v, int) and not isinstance(v, bool) and status in self.questions:
+                    return self.value(status, v, masked=masked)  # a rule's member status
+                return self.value(None, v, masked=masked)
             label = self.members_label
             if blank(registry) and isinstance(visit, dict):
                 label += " ditambahkan"

@@ -113,6 +113,25 @@ def test_an_added_or_removed_member_is_a_card_not_json(labels):
     assert dict(removed.registry.lines)["NIK"] == WIFE["nik"]
 
 
+def test_rule_findings_read_in_words_too(labels):
+    """Rules put context in a conflict's field and values: a member's status and the aid
+    it still receives, a group, a GPS point, a photo's hash, the visit's result."""
+    members = members_by_nik({"anggota": [HEAD, WIFE]})
+    died = labels.change(f"anggota[NIK={HEAD['nik']}]", ["pkh", "bpnt"], None, 2,
+                         members=members, masked=True)
+    assert died.member == "Kepala keluarga, B*** S******"
+    assert (died.label, died.registry, died.visit) == (
+        "Anggota keluarga", "Penerima PKH, Penerima BPNT/Program Sembako", "Meninggal")
+    assert labels.change("program", 2, None, None).label == "Bantuan yang diterima"
+    outside = labels.change("kode_kelurahan", "31.73.01.1001", None,
+                            {"lat": -6.1, "lon": 106.7, "accuracy_m": 12.3})
+    assert (outside.label, outside.visit) == ("Kode kelurahan", "-6.10000, 106.70000 (±12 m)")
+    photo = labels.change("foto_depan", ["KLG-1", "KLG-2"], None, "ab" * 32)
+    assert (photo.label, photo.registry, photo.visit) == (
+        "Foto tampak depan rumah", "KLG-1, KLG-2", "foto ababababab…")
+    assert labels.change("hasil_kunjungan", None, None, 3).visit == "Tidak ditemukan"
+
+
 def test_paths_the_form_does_not_have_fall_back_to_the_raw_path(labels):
     assert labels.change(None, 1, 1, 2) is None  # a rule finding with no field
     c = labels.change("rumah.kolam_renang", True, None, False, shown_path="rumah.kolam_renang")
