@@ -37,8 +37,9 @@ WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 
 MEMBERS = "anggota"
 # Record fields no question asks (the registry's own): labels for the pages.
-RECORD_LABELS = {"desil": "Desil", "kode_kelurahan": "Kode kelurahan", "lat": "Lintang",
-                 "lon": "Bujur", "id_keluarga": "ID keluarga"}
+RECORD_LABELS = {"desil": "Desil", "kode_kelurahan": "Kode kelurahan",
+                 "lat": "Titik lokasi terdaftar", "lon": "Titik lokasi terdaftar (bujur)",
+                 "id_keluarga": "ID keluarga"}
 # What a member card shows, in this order (record keys; the form gives labels and choices).
 CARD_KEYS = ("hubungan", "jenis_kelamin", "tanggal_lahir", "status_keberadaan", "status_kawin",
              "pekerjaan", "sekolah")
@@ -159,7 +160,8 @@ def plain(value: Any, key: str | None = None, masked: bool = False) -> str:
     if isinstance(value, str):
         if masked and key in _NAME_KEYS:
             return mask_name(value) or BLANK
-        if masked and (key in _NUMBER_KEYS or _SIXTEEN.fullmatch(value)):
+        if masked and ((key in _NUMBER_KEYS and value.strip().isdigit())
+                       or _SIXTEEN.fullmatch(value)):
             return mask_number(value) or BLANK
         if masked:
             value = _SIXTEEN.sub(lambda m: mask_number(m.group(0)), value)

@@ -130,6 +130,10 @@ def test_rule_findings_read_in_words_too(labels):
     assert (photo.label, photo.registry, photo.visit) == (
         "Foto tampak depan rumah", "KLG-1, KLG-2", "foto ababababab…")
     assert labels.change("hasil_kunjungan", None, None, 3).visit == "Tidak ditemukan"
+    # a NIK shared with other families: their ids are not NIKs, and stay readable
+    shared = labels.change(f"anggota[NIK={WIFE['nik']}].nik", ["KLG-3172050000008"], None,
+                           WIFE["nik"], members=members, masked=True)
+    assert (shared.registry, shared.visit) == ("KLG-3172050000008", "317301********03")
 
 
 def test_paths_the_form_does_not_have_fall_back_to_the_raw_path(labels):
