@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sync.db import utcnow
@@ -58,11 +58,42 @@ def active_round(session: Session, today: dt.date | None = None) -> Round | None
     return running or session.scalar(select(Round).order_by(Round.id.desc()).limit(1))
 
 
-def _get_round(session: Session, round_id: int) -> Round:
+def _get_round(session: Session, round_id: int, *, open_only: bool = False) -> Round:
     row = session.get(Round, round_id)
     if row is None:
         raise AssignmentError(404, "not_found", f"No round {round_id}.")
+    if open_only and row.state == "closed":
+        raise AssignmentError(409, "round_closed", f"Round {round_id} is closed.")
     return row
+
+
+def close_round(session: Session, round_id: int, actor_id: int | None = None) -> int:
+    """Close a round: its open assignments end (status ``closed``) and leave the phones.
+
+    Returns how many assignments ended. The families may then be assigned in another round;
+    done assignments, visits and conflicts of the round stay as they are.
+    """
+    row = _get_round(session, round_id)
+    if row.state == "closed":
+        raise AssignmentError(409, "round_closed", f"Round {round_id} is already closed.")
+    now = utcnow()
+    row.state, row.closed_at, row.closed_by = "closed", now, actor_id
+    held = session.execute(select(Assignment.enumerator_id, Assignment.household_id).where(
+        Assignment.round_id == round_id, Assignment.status.in_(OPEN_STATUSES))).all()
+    if held:
+        session.execute(update(Assignment).where(
+            Assignment.round_id == round_id, Assignment.status.in_(OPEN_STATUSES))
+            .values(status="closed", updated_at=now).execution_options(
+                synchronize_session=False))
+    session.flush()
+    changes: list[Change] = []
+    for enumerator_id, household_id in held:
+        changes += [Change(enumerator_id, "assignment", assignment_entity(round_id, household_id),
+                           "delete"),
+                    Change(enumerator_id, "household", household_id, "delete")]
+    emit(session, changes)
+    session.expire_all()
+    return len(held)
 
 
 def select_households(session: Session, *, household_ids: list[str] | None = None,
@@ -86,7 +117,7 @@ def assign(session: Session, round_id: int, enumerator_id: int, households: list
            enumerator_covers: Callable[[str], bool],
            requested_ids: list[str] | None = None) -> AssignResult:
     """Give ``households`` to an enumerator in a round; report what was done to each."""
-    _get_round(session, round_id)
+    _get_round(session, round_id, open_only=True)
     result = AssignResult()
     found = {h for h, _ in households}
     for missing in sorted(set(requested_ids or ()) - found):
@@ -150,6 +181,7 @@ def _withdraw(a: Assignment) -> list[Change]:
 
 def unassign(session: Session, round_id: int, household_id: str, *,
              actor_covers: Callable[[str], bool]) -> None:
+    _get_round(session, round_id, open_only=True)
     row = session.scalar(select(Assignment).where(Assignment.round_id == round_id,
                                                   Assignment.household_id == household_id))
     kelurahan = session.scalar(select(Keluarga.kode_kelurahan).where(Keluarga.id == household_id))
@@ -171,6 +203,9 @@ def set_status(session: Session, round_id: int, household_id: str, status: str,
                                                   Assignment.household_id == household_id))
     if row is None:
         raise AssignmentError(404, "not_found", "No such assignment.")
+    if row.status == "closed" and status != "done":
+        # Its round was closed: the family may already be open in the next one.
+        raise AssignmentError(409, "round_closed", f"Round {round_id} is closed.")
     row.status, row.updated_at = status, utcnow()
     if note is not None:
         row.note = note

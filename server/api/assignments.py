@@ -95,7 +95,7 @@ class AssignmentPageSchema(Schema):
 class Assignments(MethodView):
     @login_required("supervisor", "admin")
     @blp.doc(operationId="assign")
-    @errors({404: ["not_found"]})
+    @errors({404: ["not_found"], 409: ["round_closed"]})
     @blp.arguments(AssignSchema, examples={
         "families": {"value": {"round_id": 1, "enumerator": "enum-cengkareng-1",
                                "household_ids": ["KLG-3173010000123"]}},
@@ -131,6 +131,7 @@ class Assignments(MethodView):
 class AssignmentDetail(MethodView):
     @login_required("supervisor", "admin")
     @blp.doc(operationId="unassign")
+    @errors({409: ["round_closed"]})
     @blp.response(204)
     def delete(self, round_id, household_id):
         """Unassign: the family leaves the enumerator's phone at its next pull."""

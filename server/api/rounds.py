@@ -29,6 +29,9 @@ class RoundSchema(Schema):
     starts_on = fields.Date()
     ends_on = fields.Date()
     created_at = fields.DateTime()
+    state = fields.String(metadata={"enum": ["open", "closed"], "description":
+                                    "`closed`: no more assignments or visits in this round."})
+    closed_at = fields.DateTime(allow_none=True)
 
 
 @blp.route("")
@@ -54,3 +57,24 @@ class Rounds(MethodView):
             row = service.create_round(db.session, g.user, body["name"], body["starts_on"],
                                        body["ends_on"])
         return row
+
+
+class RoundClosedSchema(RoundSchema):
+    ended = fields.Integer(metadata={"description": "open assignments ended by the closing"})
+
+
+@blp.route("/<id:round_id>/close")
+class RoundClose(MethodView):
+    @login_required("admin")
+    @blp.doc(operationId="closeRound")
+    @errors({409: ["round_closed"]})
+    @blp.response(200, RoundClosedSchema)
+    def post(self, round_id):
+        """Close a round: its open assignments end (status `closed`) and leave the phones, so
+        that the next round can assign the same families."""
+        with write_transaction(db.session):
+            row, ended = service.close_round(db.session, g.user, round_id)
+            result = {"id": row.id, "name": row.name, "starts_on": row.starts_on,
+                      "ends_on": row.ends_on, "created_at": row.created_at,
+                      "state": row.state, "closed_at": row.closed_at, "ended": ended}
+        return result

@@ -84,7 +84,7 @@ class VisitReviewedSchema(Schema):
 class VisitReview(MethodView):
     @login_required("supervisor", "admin")
     @blp.doc(operationId="reviewVisit")
-    @errors({409: ["stale_review", "hard_conflicts_open", "no_assignment"]})
+    @errors({409: ["stale_review", "hard_conflicts_open", "no_assignment", "round_closed"]})
     @blp.arguments(VisitReviewSchema, example={"decision": "return",
                                                "note": "Foto rumah tidak jelas; ulangi."})
     @blp.response(200, VisitReviewedSchema)

@@ -47,7 +47,19 @@ def round_create(name, starts, ends):
 def rounds_command():
     """List rounds."""
     for row in db.session.scalars(select(Round).order_by(Round.id)):
-        click.echo(f"{row.id:>4}  {row.starts_on} .. {row.ends_on}  {row.name}")
+        click.echo(f"{row.id:>4}  {row.starts_on} .. {row.ends_on}  {row.state:<6}  {row.name}")
+
+
+@cli.command("round-close")
+@click.argument("round_id", type=int)
+def round_close(round_id):
+    """Close a round: its open assignments end, so the next round can assign the families."""
+    try:
+        with write_transaction(db.session):
+            ended = core.close_round(db.session, round_id)
+    except core.AssignmentError as exc:
+        _fail(exc)
+    click.echo(f"round {round_id} closed; {ended} open assignments ended")
 
 
 @cli.command("assign")

@@ -24,6 +24,20 @@ def create_round(session: Session, actor: User, name, starts_on, ends_on) -> Rou
         _raise(exc)
 
 
+def close_round(session: Session, actor: User, round_id: int) -> tuple[Round, int]:
+    """Close a round (admins only): its open assignments end, status ``closed``.
+
+    Returns the round and how many assignments ended; 409 ``round_closed`` when it already is.
+    """
+    if actor.role != "admin":
+        raise ServiceError(403, "Only admins close rounds.", code="forbidden")
+    try:
+        ended = core.close_round(session, round_id, actor.id)
+    except core.AssignmentError as exc:
+        _raise(exc)
+    return session.get(Round, round_id), ended
+
+
 def assign(session: Session, actor: User, round_id: int, enumerator: str, *,
            household_ids=None, kelurahan=None, rt=None, rw=None) -> core.AssignResult:
     """Assign by ids, or by kelurahan (optionally one RT/RW), inside the actor's areas."""

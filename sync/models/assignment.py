@@ -9,8 +9,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from sync.db import Base, UTCDateTime, utcnow
 
-ASSIGNMENT_STATUSES = ("pending", "visited", "returned", "done")
+ASSIGNMENT_STATUSES = ("pending", "visited", "returned", "done", "closed")
 OPEN_STATUSES = ("pending", "visited", "returned")
+# An assignment has ended when its work is done, or when its round was closed before it was
+# (``closed``): neither is open, so the family may be assigned again in another round.
+ENDED_STATUSES = ("done", "closed")
+ROUND_STATES = ("open", "closed")
 
 
 class Round(Base):
@@ -24,6 +28,11 @@ class Round(Base):
     ends_on: Mapped[dt.date] = mapped_column(Date)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # ``open``: families may be assigned and visited; ``closed``: the round is over, its open
+    # assignments ended (status ``closed``), nothing more is assigned or pushed in it.
+    state: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[int | None] = mapped_column()  # a user id (no foreign key: migration 0012)
 
 
 class Assignment(Base):
@@ -39,8 +48,8 @@ class Assignment(Base):
         UniqueConstraint("round_id", "household_id"),
         Index("ix_assignments_enumerator_round", "enumerator_id", "round_id"),
         Index("uq_assignments_open_household", "household_id", unique=True,
-              sqlite_where=text("status != 'done'"),
-              postgresql_where=text("status != 'done'")),
+              sqlite_where=text("status NOT IN ('done', 'closed')"),
+              postgresql_where=text("status NOT IN ('done', 'closed')")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

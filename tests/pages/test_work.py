@@ -1,0 +1,213 @@
+"""The supervisor's work pages through Flask's test client: rounds (create, close) and
+assigning families, with the real services underneath."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from sync.models import Assignment, Round
+from sync.privacy import mask_name, mask_number
+
+
+@pytest.fixture
+def crew(db, make_user, imported):
+    """An admin, Cengkareng's supervisor and two enumerators, Penjaringan's supervisor and
+    enumerator, and an open round."""
+    from sync.assignments import create_round
+
+    make_user("boss", role="admin")
+    make_user("spv", role="supervisor", areas=("31.73.01",))
+    make_user("ani", areas=("31.73.01",))
+    make_user("budi", areas=("31.73.01",))
+    make_user("spv-utara", role="supervisor", areas=("31.72.01",))
+    make_user("citra", areas=("31.72.01",))
+    row = create_round(db, "Putaran satu", dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+    db.commit()
+    return row.id
+
+
+def _assignments(db, round_id=None):
+    db.expire_all()
+    stmt = select(Assignment.household_id, Assignment.enumerator_id, Assignment.status)
+    if round_id is not None:
+        stmt = stmt.where(Assignment.round_id == round_id)
+    return {h: (e, s) for h, e, s in db.execute(stmt.order_by(Assignment.household_id))}
+
+
+def _kk_and_head(db, household_id):
+    from sync.models.registry import Anggota, Keluarga
+
+    kk = db.scalar(select(Keluarga.no_kk).where(Keluarga.id == household_id))
+    name = db.scalar(select(Anggota.nama).where(Anggota.keluarga_id == household_id,
+                                                Anggota.hubungan == 1))
+    return kk, name
+
+
+def _uid(db, username):
+    from server.models import User
+
+    return db.scalar(select(User.id).where(User.username == username))
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+def test_an_admin_creates_and_closes_a_round_and_its_open_assignments_end(web, db, crew):
+    from server.services.assignments import assign
+
+    assert web.login("boss").status_code == 303
+    html = web.get("/review/putaran").get_data(as_text=True)
+    assert "Putaran satu" in html and "Berjalan" in html and "Buat putaran" in html
+    response = web.post("/review/putaran", {"name": "Putaran dua", "starts_on": "2027-01-01",
+                                             "ends_on": "2027-03-31"},
+                        form_page="/review/putaran")
+    assert response.status_code == 303
+    assert db.scalar(select(Round).where(Round.name == "Putaran dua")).state == "open"
+    response = web.post("/review/putaran", {"name": "Putaran tiga", "starts_on": "2027-03-01",
+                                             "ends_on": "2027-01-01"},
+                        form_page="/review/putaran")
+    assert response.status_code == 422 and "Tanggal selesai" in response.get_data(as_text=True)
+    # two families assigned in round one, through the service the API calls
+    from server.models import User
+
+    spv = db.scalar(select(User).where(User.username == "spv"))
+    assign(db, spv, crew, "ani", household_ids=["KLG-A1", "KLG-A2"])
+    db.commit()
+    # closing needs the confirmation box
+    response = web.post(f"/review/putaran/{crew}/tutup", {}, form_page="/review/putaran")
+    assert response.status_code == 422 and "Saya yakin" in response.get_data(as_text=True)
+    assert db.get(Round, crew).state == "open"
+    response = web.post(f"/review/putaran/{crew}/tutup", {"confirm": "ya"},
+                        form_page="/review/putaran")
+    assert response.status_code == 303
+    db.expire_all()
+    assert db.get(Round, crew).state == "closed"
+    assert {s for _e, s in _assignments(db, crew).values()} == {"closed"}
+    html = web.get("/review/putaran").get_data(as_text=True)
+    assert "2 penugasan terbuka diakhiri" in html and "Ditutup" in html
+    # closing twice: 409 with words
+    response = web.post(f"/review/putaran/{crew}/tutup", {"confirm": "ya"},
+                        form_page="/review/putaran")
+    assert response.status_code == 409 and "sudah ditutup" in response.get_data(as_text=True)
+    # the next round takes the same families
+    second = db.scalar(select(Round.id).where(Round.name == "Putaran dua"))
+    result = assign(db, spv, second, "budi", household_ids=["KLG-A1", "KLG-A2"])
+    db.commit()
+    assert result.assigned == 2
+
+
+def test_supervisors_see_rounds_but_only_admins_create_or_close(web, db, crew):
+    assert web.login("spv").status_code == 303
+    html = web.get("/review/putaran").get_data(as_text=True)
+    assert "Putaran satu" in html and "Buat putaran" not in html and "Tutup putaran" not in html
+    response = web.post(f"/review/putaran/{crew}/tutup", {"confirm": "ya"},
+                        form_page="/review/putaran")
+    assert response.status_code == 403
+    response = web.post("/review/putaran", {"name": "Curang", "starts_on": "2027-01-01",
+                                             "ends_on": "2027-03-31"},
+                        form_page="/review/putaran")
+    assert response.status_code == 403
+    db.expire_all()
+    assert db.get(Round, crew).state == "open"
+    assert db.scalar(select(Round).where(Round.name == "Curang")) is None
+
+
+# --------------------------------------------------------------------------- assignments
+
+
+def test_a_supervisor_assigns_reassigns_and_unassigns_from_the_page(web, db, crew):
+    assert web.login("spv").status_code == 303
+    html = web.get("/review/penugasan").get_data(as_text=True)
+    assert "Putaran satu" in html and "Cengkareng" in html and "Penjaringan" not in html
+    page = f"/review/penugasan?putaran={crew}&kelurahan=31.73.01.1001"
+    html = web.get(page).get_data(as_text=True)
+    assert 'value="KLG-A1"' in html and "KLG-A2" not in html  # another kelurahan
+    assert "Belum ditugaskan" in html and 'id="load-ani"' in html and 'id="load-citra"' not in html
+    kk, name = _kk_and_head(db, "KLG-A1")
+    assert mask_number(kk) in html and kk not in html  # the KK, masked
+    assert mask_name(name) in html and name not in html
+    # every family of the kelurahan's RW 007 / RT 003 to ani
+    response = web.post("/review/penugasan/wilayah", {
+        "putaran": crew, "kelurahan": "31.73.01.1001", "rw": "007", "rt": "003",
+        "enumerator": "ani"}, form_page=page)
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/review/penugasan?")
+    assert _assignments(db, crew) == {"KLG-A1": (_uid(db, "ani"), "pending")}
+    html = web.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Ditugaskan 1, dipindahkan 0" in html
+    assert '<tr id="load-ani"><td>ani</td><td>1</td><td>0</td><td>0</td></tr>' in html
+    # reassign the ticked family to budi: it moves
+    response = web.post("/review/penugasan/keluarga", {
+        "putaran": crew, "kelurahan": "31.73.01.1001", "keluarga": ["KLG-A1"],
+        "enumerator": "budi", "aksi": "tugaskan"}, form_page=page)
+    assert response.status_code == 303
+    assert _assignments(db, crew) == {"KLG-A1": (_uid(db, "budi"), "pending")}
+    assert "dipindahkan 1" in web.get(page).get_data(as_text=True)
+    # unassign it
+    response = web.post("/review/penugasan/keluarga", {
+        "putaran": crew, "kelurahan": "31.73.01.1001", "keluarga": ["KLG-A1"],
+        "aksi": "lepas"}, form_page=page)
+    assert response.status_code == 303
+    assert _assignments(db, crew) == {}
+    assert "Dilepas 1 keluarga" in web.get(page).get_data(as_text=True)
+    # an enumerator of another kecamatan is refused by the service: skipped, nothing changes
+    response = web.post("/review/penugasan/keluarga", {
+        "putaran": crew, "kelurahan": "31.73.01.1001", "keluarga": ["KLG-A1"],
+        "enumerator": "citra", "aksi": "tugaskan"}, form_page=page)
+    assert response.status_code == 303 and _assignments(db, crew) == {}
+    assert "di luar wilayah enumerator" in web.get(page).get_data(as_text=True)
+
+
+def test_a_closed_round_takes_no_more_assignments_from_the_page(web, db, crew):
+    from sync.assignments import close_round
+
+    close_round(db, crew)
+    db.commit()
+    assert web.login("spv").status_code == 303
+    page = f"/review/penugasan?putaran={crew}&kelurahan=31.73.01.1001"
+    html = web.get(page).get_data(as_text=True)
+    assert "sudah ditutup" in html and 'id="assign-area"' not in html
+    response = web.post("/review/penugasan/wilayah", {
+        "putaran": crew, "kelurahan": "31.73.01.1001", "enumerator": "ani"}, form_page=page)
+    assert response.status_code == 303 and _assignments(db, crew) == {}
+    assert "Putaran ini sudah ditutup" in web.get(page).get_data(as_text=True)
+
+
+def test_another_kecamatans_supervisor_is_refused(web, db, crew):
+    assert web.login("spv-utara").status_code == 303
+    page = f"/review/penugasan?putaran={crew}&kelurahan=31.73.01.1001"
+    assert web.get(page).status_code == 404
+    assert web.get(f"/review/penugasan?putaran={crew}&kecamatan=31.73.01").status_code == 404
+    ok = f"/review/penugasan?putaran={crew}&kelurahan=31.72.01.1001"
+    assert web.get(ok).status_code == 200
+    response = web.post("/review/penugasan/wilayah", {
+        "putaran": crew, "kelurahan": "31.73.01.1001", "enumerator": "citra"}, form_page=ok)
+    assert response.status_code == 403
+    response = web.post("/review/penugasan/keluarga", {
+        "putaran": crew, "kelurahan": "31.72.01.1001", "keluarga": ["KLG-A1"],
+        "enumerator": "ani", "aksi": "tugaskan"}, form_page=ok)
+    assert response.status_code == 303
+    assert _assignments(db, crew) == {}  # KLG-A1 is outside: skipped
+
+
+def test_enumerators_never_reach_the_work_pages(web, db, crew):
+    assert web.login("ani").status_code == 403
+    for path in ("/review/putaran", "/review/penugasan"):
+        assert web.get(path).status_code == 302
+
+
+def test_a_visit_of_a_closed_round_is_not_sent_back(web, db, flagged):
+    from sync.assignments import close_round
+
+    round_id = db.scalar(select(Round.id))
+    assert close_round(db, round_id) == 2
+    db.commit()
+    assert web.login("spv").status_code == 303
+    page = f"/review/kunjungan/{flagged['KLG-A2']}"
+    response = web.post(f"{page}/tinjau", {"decision": "return", "note": "Ulangi."},
+                        form_page=page)
+    assert response.status_code == 409
+    assert _assignments(db, round_id)["KLG-A2"][1] == "closed"
