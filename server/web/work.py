@@ -8,7 +8,18 @@ API calls, and renders a template; every POST carries the CSRF token and answers
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, request, url_for
+import datetime as dt
+
+from flask import (
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import func, select
 
@@ -21,6 +32,8 @@ from sync.db import write_transaction
 from sync.models import Area, Assignment, Round
 from sync.models.registry import Anggota, Keluarga
 from sync.privacy import mask_name, mask_number
+
+WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 
 KECAMATAN_CODE = r"^\d{2}\.\d{2}\.\d{2}$"
 KELURAHAN_CODE = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
@@ -397,3 +410,97 @@ def assign_families():
     flash(f"Dilepas {done} keluarga" + (f"; {missing} tidak punya penugasan di putaran ini"
                                         if missing else "") + ".")
     return redirect(_back(form), 303)
+
+
+# --------------------------------------------------------------------------- exports
+
+class ExportArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    sejak = fields.Date(load_default=None)
+    kecamatan = fields.String(load_default=None, validate=validate.Regexp(KECAMATAN_CODE))
+    kelurahan = fields.String(load_default=None, validate=validate.Regexp(KELURAHAN_CODE))
+    putaran = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+def _export_args() -> dict:
+    """The filters of a download; an invalid one is a 422 page (a file must match its link)."""
+    data = {k: v.strip() for k, v in request.args.items() if v and v.strip()}
+    try:
+        args = ExportArgs().load(data)
+    except ValidationError as exc:
+        raise ServiceError(422, "invalid filter", details={"fields": sorted(exc.messages)}) \
+            from exc
+    if args["kelurahan"]:
+        args["kecamatan"] = None  # the kelurahan says it all
+    return args
+
+
+def _csv(chunks, name: str) -> Response:
+    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/ekspor")
+@auth.page_login_required
+def exports():
+    args, dropped = _args(ExportArgs())
+    rounds = db.session.scalars(select(Round).order_by(Round.starts_on.desc(),
+                                                       Round.id.desc())).all()
+    return render_template("pages/exports.html", user=g.user, args=args, dropped=dropped,
+                           rounds=rounds, kecamatan_options=_kecamatan_options(g.user),
+                           kelurahan_options=_kelurahan_options(g.user, args["kecamatan"]))
+
+
+@bp.get("/ekspor/changes.csv")
+@auth.page_login_required
+def export_changes():
+    from server.services import exports as service
+
+    args = _export_args()
+    since = (dt.datetime.combine(args["sejak"], dt.time(), WIB).astimezone(dt.UTC)
+             if args["sejak"] else None)
+    chunks = service.changes_csv(db.session, g.user, since=since,
+                                 kecamatan=args["kecamatan"], kelurahan=args["kelurahan"])
+    return _csv(chunks, "changes.csv")
+
+
+@bp.get("/ekspor/outcomes.csv")
+@auth.page_login_required
+def export_outcomes():
+    from server.services import exports as service
+
+    args = _export_args()
+    chunks = service.outcomes_csv(db.session, g.user, kecamatan=args["kecamatan"],
+                                  kelurahan=args["kelurahan"], round_id=args["putaran"])
+    return _csv(chunks, "outcomes.csv")
+
+
+# --------------------------------------------------------------------------- escalations
+
+class EscalatedArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    setelah = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+@bp.get("/eskalasi")
+@auth.page_login_required
+def escalated():
+    from server.services.progress import escalated as service
+
+    _admin_only()
+    args, _ = _args(EscalatedArgs())
+    from server.services.conflicts import mask_path
+
+    items, last = service(db.session, g.user, after=args["setelah"], limit=50)
+    for item in items:  # a path may name a member by NIK: masked like the values
+        item["field"] = mask_path(item["field"])
+    names = dict(db.session.execute(select(Area.code, Area.name).where(
+        Area.code.in_({i["kelurahan"] for i in items} | {i["kecamatan"] for i in items}))).all()
+                 ) if items else {}
+    return render_template("pages/escalated.html", user=g.user, items=items, last=last,
+                           first=args["setelah"] is None, names=names)

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from sync.models import Assignment, Round
+from sync.models import Assignment, Conflict, Round
 from sync.privacy import mask_name, mask_number
 
 
@@ -213,3 +213,67 @@ def test_a_visit_of_a_closed_round_is_not_sent_back(web, db, flagged):
                         form_page=page)
     assert response.status_code == 409
     assert _assignments(db, round_id)["KLG-A2"][1] == "closed"
+
+
+# --------------------------------------------------------------------------- exports, escalations
+
+
+def test_the_exports_page_downloads_both_csv_files_with_filters(web, db, flagged):
+    import csv
+    import io
+
+    assert web.login("spv").status_code == 303
+    html = web.get("/review/ekspor?kecamatan=31.73.01").get_data(as_text=True)
+    assert "Unduh changes.csv" in html and "Unduh outcomes.csv" in html
+    assert 'name="kecamatan" value="31.73.01"' in html
+
+    conflict = db.scalar(select(Conflict).where(Conflict.household_id == "KLG-A1",
+                                                Conflict.kind == "field_mismatch"))
+    page = f"/review/konflik/{conflict.id}"
+    assert web.post(f"{page}/putuskan", {"decision": "accept_visit"},
+                    form_page=page).status_code == 303
+    response = web.get("/review/ekspor/changes.csv?kecamatan=31.73.01&sejak=2020-01-01")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert 'filename="changes.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0][:4] == ["household_id", "kecamatan", "kelurahan", "field"]
+    assert [r[0] for r in rows[1:]] == ["KLG-A1"] and rows[1][3] == "rumah.lantai"
+    response = web.get("/review/ekspor/changes.csv?kelurahan=31.73.01.1002")
+    assert len(list(csv.reader(io.StringIO(response.get_data(as_text=True))))) == 1
+    round_id = db.scalar(select(Round.id))
+    response = web.get(f"/review/ekspor/outcomes.csv?putaran={round_id}")
+    assert response.status_code == 200
+    assert 'filename="outcomes.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert sorted(r["household_id"] for r in rows) == ["KLG-A1", "KLG-A2"]
+    assert {r["visit_uuid"] for r in rows} == set(flagged.values())
+    response = web.get(f"/review/ekspor/outcomes.csv?putaran={round_id + 1}")
+    assert len(response.get_data(as_text=True).splitlines()) == 1
+    assert web.get("/review/ekspor/outcomes.csv?kelurahan=bogus").status_code == 422
+
+
+def test_exports_of_another_kecamatan_are_refused(web, db, flagged, make_user):
+    make_user("spv-utara", role="supervisor", areas=("31.72.01",))
+    assert web.login("spv-utara").status_code == 303
+    assert web.get("/review/ekspor/changes.csv?kecamatan=31.73.01").status_code == 403
+    assert web.get("/review/ekspor/outcomes.csv?kelurahan=31.73.01.1001").status_code == 403
+    response = web.get("/review/ekspor/outcomes.csv")  # their own areas: no row of Cengkareng
+    assert response.status_code == 200
+    assert len(response.get_data(as_text=True).splitlines()) == 1
+
+
+def test_admins_list_escalated_conflicts_masked(web, db, flagged, make_user):
+    from sync.progress import escalate
+
+    make_user("boss", role="admin")
+    assert escalate(db, dt.timedelta(0)) == len(db.scalars(select(Conflict)).all())
+    db.commit()
+    assert web.login("spv").status_code == 303
+    assert web.get("/review/eskalasi").status_code == 403
+    assert "/review/eskalasi" not in web.get("/review/ekspor").get_data(as_text=True)
+    web.post("/review/keluar")
+    assert web.login("boss").status_code == 303
+    html = web.get("/review/eskalasi").get_data(as_text=True)
+    assert "Konflik dieskalasi" in html and "KLG-A1" in html and "KLG-A2" in html
+    assert "Nilai berbeda" in html and "hari" in html
+    assert not re.search(r"\d{16}", html)  # NIKs and KK numbers masked
