@@ -504,3 +504,42 @@ def escalated():
                  ) if items else {}
     return render_template("pages/escalated.html", user=g.user, items=items, last=last,
                            first=args["setelah"] is None, names=names)
+
+
+# --------------------------------------------------------------------------- find a family
+
+class SearchForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    q = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+@bp.get("/cari")
+@auth.page_login_required
+def search():
+    return render_template("pages/search.html", user=g.user, searched=False)
+
+
+@bp.post("/cari")
+@auth.page_login_required
+def search_results():
+    """A POST, answered with the results (not a redirect): the query never reaches a URL, so a
+    NIK stays out of a shared phone's history; the page echoes it masked only."""
+    from server.services.search import find_families
+
+    try:
+        form = _form(SearchForm())
+        how, items, more = find_families(db.session, g.user, form["q"])
+    except ServiceError as exc:
+        if exc.status != 422:
+            raise
+        return render_template("pages/search.html", user=g.user, searched=False,
+                               error="Ketik 16 angka (No. KK atau NIK), ID keluarga, atau "
+                                     "paling sedikit 3 huruf nama."), 422
+    query = " ".join(form["q"].split())
+    shown = mask_number(query) if how == "number" else mask_name(query)
+    names = dict(db.session.execute(select(Area.code, Area.name).where(
+        Area.code.in_({i["kode_kelurahan"] for i in items}))).all()) if items else {}
+    return render_template("pages/search.html", user=g.user, searched=True, items=items,
+                           more=more, shown=shown, how=how, names=names)

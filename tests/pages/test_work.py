@@ -277,3 +277,47 @@ def test_admins_list_escalated_conflicts_masked(web, db, flagged, make_user):
     assert "Konflik dieskalasi" in html and "KLG-A1" in html and "KLG-A2" in html
     assert "Nilai berbeda" in html and "hari" in html
     assert not re.search(r"\d{16}", html)  # NIKs and KK numbers masked
+
+
+# --------------------------------------------------------------------------- find a family
+
+
+def _member(db, household_id):
+    from sync.models.registry import Anggota
+
+    return db.execute(select(Anggota.nik, Anggota.nama).where(
+        Anggota.keluarga_id == household_id).order_by(Anggota.no_urut)).first()
+
+
+def test_finding_a_family_by_nik_kk_or_name_shows_it_masked(web, db, crew):
+    assert web.login("spv").status_code == 303
+    assert "Cari keluarga" in web.get("/review/cari").get_data(as_text=True)
+    nik, name = _member(db, "KLG-A2")
+    kk, _head = _kk_and_head(db, "KLG-A2")
+    response = web.post("/review/cari", {"q": nik}, form_page="/review/cari")
+    assert response.status_code == 200  # answered in place: the NIK never reaches a URL
+    html = response.get_data(as_text=True)
+    assert "/review/keluarga/KLG-A2" in html and "KLG-A1" not in html
+    assert nik not in html and mask_number(nik) in html and name not in html
+    assert mask_name(name) in html and "NIK" in html
+    html = web.post("/review/cari", {"q": kk}, form_page="/review/cari").get_data(as_text=True)
+    assert "/review/keluarga/KLG-A2" in html and kk not in html and "No. KK" in html
+    word = name.split()[-1].lower()  # part of a name, any case
+    html = web.post("/review/cari", {"q": word}, form_page="/review/cari").get_data(as_text=True)
+    assert "/review/keluarga/KLG-A2" in html and name not in html
+    response = web.post("/review/cari", {"q": "ab"}, form_page="/review/cari")
+    assert response.status_code == 422 and "paling sedikit 3 huruf" in response.get_data(
+        as_text=True)
+    # a GET with a query searches nothing
+    assert "/review/keluarga/" not in web.get(f"/review/cari?q={nik}").get_data(as_text=True)
+
+
+def test_another_kecamatans_supervisor_finds_nothing_there(web, db, crew):
+    assert web.login("spv-utara").status_code == 303
+    nik, _name = _member(db, "KLG-A2")
+    html = web.post("/review/cari", {"q": nik}, form_page="/review/cari").get_data(as_text=True)
+    assert "Tidak ada keluarga yang cocok" in html and "KLG-A2" not in html
+    nik_b1, _ = _member(db, "KLG-B1")
+    html = web.post("/review/cari", {"q": nik_b1},
+                    form_page="/review/cari").get_data(as_text=True)
+    assert "/review/keluarga/KLG-B1" in html
