@@ -543,3 +543,80 @@ def search_results():
         Area.code.in_({i["kode_kelurahan"] for i in items}))).all()) if items else {}
     return render_template("pages/search.html", user=g.user, searched=True, items=items,
                            more=more, shown=shown, how=how, names=names)
+
+
+# --------------------------------------------------------------------------- a lost phone
+
+class RevokeForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    device = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class PasswordForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    password2 = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+@bp.get("/petugas")
+@auth.page_login_required
+def team():
+    from server.services import devices as service
+
+    users = service.team(db.session, g.user)
+    return render_template("pages/team.html", user=g.user, users=users,
+                           counts=service.live_device_counts(db.session, [u.id for u in users]))
+
+
+def _member_page(username: str, error: str | None = None, status: int = 200):
+    from server.services import devices as service
+
+    member = service.get_member(db.session, g.user, username)
+    return render_template("pages/member.html", user=g.user, member=member,
+                           devices=service.devices(db.session, member), error=error), status
+
+
+@bp.get("/petugas/<username>")
+@auth.page_login_required
+def member(username: str):
+    return _member_page(username)
+
+
+@bp.post("/petugas/<username>/cabut")
+@auth.page_login_required
+def revoke_device(username: str):
+    from server.services import devices as service
+
+    form = _form(RevokeForm())
+    with write_transaction(db.session):
+        n = service.revoke_device(db.session, g.user, username, form["device"])
+    flash(f"Perangkat {form['device']} dicabut ({n} token). Ponsel itu harus masuk lagi.")
+    return redirect(url_for("pages.member", username=username), 303)
+
+
+@bp.post("/petugas/<username>/sandi")
+@auth.page_login_required
+def reset_password(username: str):
+    from server.services import devices as service
+
+    service.get_member(db.session, g.user, username)  # 404 before reading the form
+    try:
+        form = _form(PasswordForm())
+    except ServiceError:
+        return _member_page(username, "Isi kata sandi baru dua kali.", 422)
+    if form["password"] != form["password2"]:
+        return _member_page(username, "Kedua kata sandi tidak sama.", 422)
+    try:
+        with write_transaction(db.session):
+            n = service.reset_password(db.session, g.user, username, form["password"])
+    except ServiceError as exc:
+        if exc.status != 422:
+            raise
+        return _member_page(username, "Kata sandi paling sedikit 8 karakter.", 422)
+    flash(f"Kata sandi {username} diganti; {n} token di semua perangkatnya dicabut. "
+          "Sampaikan kata sandi baru secara langsung, bukan lewat pesan.")
+    return redirect(url_for("pages.member", username=username), 303)

@@ -321,3 +321,59 @@ def test_another_kecamatans_supervisor_finds_nothing_there(web, db, crew):
     html = web.post("/review/cari", {"q": nik_b1},
                     form_page="/review/cari").get_data(as_text=True)
     assert "/review/keluarga/KLG-B1" in html
+
+
+# --------------------------------------------------------------------------- a lost phone
+
+
+def test_a_supervisor_revokes_a_lost_phone_and_resets_the_password(web, db, crew, client,
+                                                                   login):
+    lost = login("ani", device_id="ani-hilang")
+    spare = login("ani", device_id="ani-cadangan")
+    assert web.login("spv").status_code == 303
+    html = web.get("/review/petugas").get_data(as_text=True)
+    assert 'id="member-ani"' in html and 'id="member-citra"' not in html
+    assert 'id="member-boss"' not in html  # a supervisor manages enumerators only
+    page = "/review/petugas/ani"
+    html = web.get(page).get_data(as_text=True)
+    assert "ani-hilang" in html and "ani-cadangan" in html
+    response = web.post(f"{page}/cabut", {"device": "ani-hilang"}, form_page=page)
+    assert response.status_code == 303
+    assert client.get("/api/v1/me", headers=lost).status_code == 401
+    assert client.get("/api/v1/me", headers=spare).status_code == 200
+    html = web.get(page).get_data(as_text=True)
+    assert "Perangkat ani-hilang dicabut (1 token)" in html and 'value="ani-hilang"' not in html
+    # a new password: both must match, 8 characters at least
+    response = web.post(f"{page}/sandi", {"password": "baru-sekali", "password2": "lain"},
+                        form_page=page)
+    assert response.status_code == 422 and "tidak sama" in response.get_data(as_text=True)
+    response = web.post(f"{page}/sandi", {"password": "pendek", "password2": "pendek"},
+                        form_page=page)
+    assert response.status_code == 422 and "8 karakter" in response.get_data(as_text=True)
+    response = web.post(f"{page}/sandi", {"password": "sandi-baru-ani",
+                                          "password2": "sandi-baru-ani"}, form_page=page)
+    assert response.status_code == 303
+    assert client.get("/api/v1/me", headers=spare).status_code == 401  # every device out
+    assert client.post("/api/v1/auth/token", json={
+        "username": "ani", "password": "password123", "device_id": "x"}).status_code == 401
+    login("ani", "sandi-baru-ani", device_id="ani-baru")
+    assert "Tidak ada perangkat" not in web.get(page).get_data(as_text=True)
+
+
+def test_another_kecamatans_supervisor_cannot_touch_the_enumerator(web, db, crew, client,
+                                                                    login):
+    phone = login("ani", device_id="ani-phone")
+    assert web.login("spv-utara").status_code == 303
+    assert 'id="member-ani"' not in web.get("/review/petugas").get_data(as_text=True)
+    assert web.get("/review/petugas/ani").status_code == 404
+    ok = "/review/petugas/citra"
+    assert web.get(ok).status_code == 200
+    assert web.post("/review/petugas/ani/cabut", {"device": "ani-phone"},
+                    form_page=ok).status_code == 404
+    assert web.post("/review/petugas/ani/sandi", {"password": "sandi-curian",
+                                                  "password2": "sandi-curian"},
+                    form_page=ok).status_code == 404
+    assert web.get("/review/petugas/spv").status_code == 404  # another supervisor
+    assert client.get("/api/v1/me", headers=phone).status_code == 200
+    assert client.post("/api/v1/auth/token", json={
+        "username": "ani", "password": "password123", "device_id": "y"}).status_code == 201
