@@ -49,9 +49,11 @@ def _num(value: float) -> str:
 
 def kelurahan_map_svg(code: str, point: tuple[float, float] | None = None,
                       accuracy_m: float | None = None,
-                      registered: tuple[float, float] | None = None) -> str:
+                      registered: tuple[float, float] | None = None,
+                      line: bool = False) -> str:
     """SVG of kelurahan ``code`` with the visit's ``point`` (lat, lon) and its accuracy circle,
-    and the ``registered`` (lat, lon) point; both points are kept in view."""
+    and the ``registered`` (lat, lon) point; both points are kept in view. ``line``: a dashed
+    line between the two points (the distance the conflict page states)."""
     geom = _simplified(code)
     lons: list[float] = []
     lats: list[float] = []
@@ -93,7 +95,12 @@ def kelurahan_map_svg(code: str, point: tuple[float, float] | None = None,
             pts = [" ".join(xy(lon, lat)) for lon, lat in ring]
             d.append("M" + " L".join(pts) + " Z")
         parts.append(f'<path d="{" ".join(d)}" fill="#eef3f8" stroke="#35608c" '
-                     f'stroke-width="1.5" fill-rule="evenodd"/>')
+                     f'stroke-width="1.5" fill-rule="evenodd" class="batas"/>')
+    if line and registered is not None and point is not None and None not in registered \
+            and None not in point:
+        (ax, ay), (bx, by) = xy(registered[1], registered[0]), xy(point[1], point[0])
+        parts.append(f'<line x1="{ax}" y1="{ay}" x2="{bx}" y2="{by}" stroke="#5b6577" '
+                     f'stroke-width="1.5" stroke-dasharray="4 3" class="jarak"/>')
     if registered is not None and None not in registered:
         x, y = xy(registered[1], registered[0])
         parts.append(f'<rect x="{_num(float(x) - 4)}" y="{_num(float(y) - 4)}" width="8" '

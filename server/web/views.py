@@ -325,6 +325,18 @@ def _back_to_queue() -> str:
     return url_for("pages.queue", **(session.get("queue_qs") or {}))
 
 
+@bp.post("/antrean/putuskan")
+@auth.page_login_required
+def bulk_decide():
+    """The queue's bulk form: conflicts of one kind, accepted or kept with one note
+    (``review.bulk_resolve``, each id on its own); a flash says what happened to each."""
+    from server.web.evidence_bulk import decide_bulk
+
+    for message in decide_bulk(db.session, g.user, request.form):
+        flash(message)
+    return redirect(_back_to_queue(), 303)
+
+
 # --------------------------------------------------------------------------- a conflict
 
 class DecisionForm(Schema):
@@ -373,9 +385,12 @@ def conflict(conflict_id: int):
 def _render_conflict(detail: dict, error: str | None = None, status: int = 200):
     names = _names([detail.get("kelurahan"), detail.get("kecamatan")])
     described = describe_conflicts([detail], masked=False).get(detail["id"])
+    from server.web import evidence  # what the kind rests on, as this user may see it
+
+    ev = evidence.build(db.session, g.user, detail, _default_labels())
     return render_template("pages/conflict.html", user=g.user, c=detail, d=described,
                            names=names, back=_back_to_queue(), error=error,
-                           decisions=DECISIONS), status
+                           decisions=DECISIONS, ev=ev), status
 
 
 @bp.post("/konflik/<int:conflict_id>/putuskan")
