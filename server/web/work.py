@@ -620,3 +620,27 @@ def reset_password(username: str):
     flash(f"Kata sandi {username} diganti; {n} token di semua perangkatnya dicabut. "
           "Sampaikan kata sandi baru secara langsung, bukan lewat pesan.")
     return redirect(url_for("pages.member", username=username), 303)
+
+
+# --------------------------------------------------------------------------- quality
+
+class QualityArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    putaran = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+@bp.get("/mutu")
+@auth.page_login_required
+def quality():
+    from server.services.quality import enumerator_quality
+
+    args, dropped = _args(QualityArgs())
+    if args["putaran"]:
+        _round_or_404(args["putaran"])
+    rows = enumerator_quality(db.session, g.user, round_id=args["putaran"])
+    rounds = db.session.scalars(select(Round).order_by(Round.starts_on.desc(),
+                                                       Round.id.desc())).all()
+    return render_template("pages/quality.html", user=g.user, rows=rows, rounds=rounds,
+                           chosen=args["putaran"], dropped=dropped)

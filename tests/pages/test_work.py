@@ -377,3 +377,39 @@ def test_another_kecamatans_supervisor_cannot_touch_the_enumerator(web, db, crew
     assert client.get("/api/v1/me", headers=phone).status_code == 200
     assert client.post("/api/v1/auth/token", json={
         "username": "ani", "password": "password123", "device_id": "y"}).status_code == 201
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def test_quality_per_enumerator_shows_the_signals_of_fabrication(web, db, flagged):
+    from sqlalchemy import update
+
+    from sync.models import Visit
+
+    a1 = db.get(Visit, flagged["KLG-A1"])
+    minutes = (a1.ended_at - a1.started_at).total_seconds() / 60
+    first = min(db.scalars(select(Conflict.id).where(
+        Conflict.visit_uuid == flagged["KLG-A1"])))
+    db.execute(update(Conflict).where(Conflict.id == first).values(kind="photo_reused"))
+    db.commit()
+    assert web.login("spv").status_code == 303
+    html = web.get("/review/mutu").get_data(as_text=True)
+    assert html.index('id="q-ani"') < html.index('id="q-budi"')  # the suspicious one first
+    assert 'id="q-ani-visits">1<' in html and 'id="q-budi-visits">1<' in html
+    assert f'id="q-ani-median">{minutes:.1f}<'.replace(".", ",") in html
+    assert 'id="q-ani-photo">1<' in html and 'id="q-budi-photo">0<' in html
+    assert 'id="q-ani-travel">0<' in html
+    assert "Perlu diperiksa" in html and "Foto dipakai ulang 1" in html
+    assert "Nilai berbeda 1" in html  # budi's conflicts by kind
+    round_id = db.scalar(select(Round.id))
+    html = web.get(f"/review/mutu?putaran={round_id}").get_data(as_text=True)
+    assert 'id="q-ani-visits">1<' in html
+    assert web.get(f"/review/mutu?putaran={round_id + 5}").status_code == 404
+
+
+def test_quality_of_another_kecamatan_is_not_shown(web, db, flagged, make_user):
+    make_user("spv-utara", role="supervisor", areas=("31.72.01",))
+    assert web.login("spv-utara").status_code == 303
+    html = web.get("/review/mutu").get_data(as_text=True)
+    assert 'id="q-ani"' not in html and "Tidak ada enumerator" in html
