@@ -45,7 +45,17 @@ def test_assigning_a_family_from_a_phone(page, live):
     rows = live.sql("SELECT u.username, a.status FROM assignments a JOIN users u "
                     "ON u.id = a.enumerator_id WHERE a.household_id = :h", h=household)
     assert [tuple(r) for r in rows] == [("budi", "pending")]
-    page.goto(live.url + "/review/putaran")
+    # every other work page fits the phone too, under the CSP
+    for path in ("/review/putaran", "/review/ekspor?kecamatan=" + KECAMATAN, "/review/cari",
+                 "/review/petugas", "/review/petugas/ani", "/review/mutu"):
+        page.goto(live.url + path)
+        no_horizontal_scroll(page)
+        shot(page, path.strip("/").split("?")[0].replace("/", "-"))
+    page.goto(live.url + "/review/cari")
+    page.fill("#q", household)
+    page.click("#search button[type=submit]")
+    page.wait_for_selector("#results")
+    assert "/review/cari" in page.url and household not in page.url  # a POST: no query in URL
     no_horizontal_scroll(page)
     assert watch.settle() == []
 
