@@ -13,7 +13,11 @@ from flask import abort, g, request
 
 from server.api.openapi import mark_authenticated
 from server.extensions import db
-from server.models import ApiToken, User
+from server.models import ROLES, STAFF_ROLES, ApiToken, User
+
+# Every role, ``pemantau`` included: operations that show nothing of a family (/me, logout,
+# areas) say ``login_required(*ANY_ROLE)``.
+ANY_ROLE = ROLES
 
 
 def _bearer_token() -> str | None:
@@ -35,13 +39,16 @@ def authenticate() -> User:
 
 
 def login_required(*roles: str) -> Callable:
-    """Require a valid token and, when ``roles`` are given, one of those roles (else 403)."""
+    """Require a valid token and one of ``roles`` (else 403). Without ``roles``: one of the
+    staff roles (enumerator, supervisor, admin), never ``pemantau``, who sees only what names
+    the role."""
+    roles = roles or STAFF_ROLES
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
             user = authenticate()
-            if roles and user.role not in roles:
+            if user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
 

@@ -17,7 +17,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 import sync.models  # noqa: F401  (registers the core's tables on the shared metadata)
 from sync.db import Base, UTCDateTime, utcnow
 
-ROLES = ("enumerator", "supervisor", "admin")
+ROLES = ("enumerator", "supervisor", "admin", "pemantau")
+# The roles that work on families (field work, review, administration). ``pemantau``
+# (monitoring, Bappeda or Dinas Sosial) sees only aggregates of their areas: an API operation
+# or page is theirs only where it names the role (``login_required(..., "pemantau")``).
+STAFF_ROLES = ("enumerator", "supervisor", "admin")
 
 # Werkzeug's scrypt by default; the test suite sets a cheap method (PASSWORD_HASH_METHOD) so
 # that hundreds of logins do not cost minutes. Checking works whatever method made the hash.

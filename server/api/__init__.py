@@ -39,6 +39,7 @@ def register_blueprints(app: Flask) -> None:
         health,
         households,
         media,
+        monitoring,
         photos,
         progress,
         rounds,
@@ -53,7 +54,7 @@ def register_blueprints(app: Flask) -> None:
 
     register_converters(app, api)
     for module in (health, auth, users, areas, forms, households, rounds, assignments, sync,
-                   photos, visits, progress, conflicts, media, exports):
+                   photos, visits, progress, monitoring, conflicts, media, exports):
         api.register_blueprint(module.blp)
     if "Error" not in api.spec.components.schemas:
         api.spec.components.schema("Error", schema=ErrorSchema)

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from server.api.blueprint import Blueprint
-from server.auth import login_required
+from server.auth import ANY_ROLE, login_required
 from server.extensions import db
 from sync.models import Area
 from sync.models.area import LEVELS
@@ -29,7 +29,7 @@ class AreaSchema(Schema):
 
 @blp.route("/areas")
 class Areas(MethodView):
-    @login_required()
+    @login_required(*ANY_ROLE)
     @blp.doc(operationId="listAreas")
     @blp.arguments(AreaQuerySchema, location="query")
     @blp.response(200, AreaSchema(many=True))

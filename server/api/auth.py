@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from server.api.blueprint import Blueprint
 from server.api.openapi import errors
-from server.auth import login_required
+from server.auth import ANY_ROLE, login_required
 from server.extensions import db, limiter
 from server.schemas import UserSchema
 from server.services import users as user_service
@@ -74,7 +74,7 @@ class Token(MethodView):
                       "user": token.user}
         return result
 
-    @login_required()
+    @login_required(*ANY_ROLE)
     @blp.doc(operationId="logout")
     @blp.response(204)
     def delete(self):

@@ -90,7 +90,7 @@ class EscalatedPageSchema(Schema):
 
 @blp.route("")
 class Progress(MethodView):
-    @login_required("supervisor", "admin")
+    @login_required("supervisor", "admin", "pemantau")
     @blp.doc(operationId="getProgress")
     @errors({404: ["not_found"]})
     @blp.arguments(ProgressQuerySchema, location="query")

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from server.api.blueprint import Blueprint
 from server.api.openapi import errors
-from server.auth import login_required
+from server.auth import ANY_ROLE, login_required
 from server.extensions import db
 from server.models import ROLES
 from server.schemas import UserSchema
@@ -34,7 +34,7 @@ class UserCreateSchema(Schema):
 
 @blp.route("/me")
 class Me(MethodView):
-    @login_required()
+    @login_required(*ANY_ROLE)
     @blp.doc(operationId="getMe")
     @blp.response(200, UserSchema)
     def get(self):

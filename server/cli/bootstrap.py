@@ -39,7 +39,8 @@ def _slug(name: str) -> str:
 
 
 def create_demo_users(session) -> list[tuple[str, str, str]]:
-    """An admin, a supervisor per priority kecamatan and two enumerators in each."""
+    """An admin, a supervisor per priority kecamatan and two enumerators in each, and a
+    pemantau of the ten."""
     names = dict(session.execute(select(Area.code, Area.name)
                                  .where(Area.code.in_(PRIORITY_KECAMATAN))).all())
     logins = []
@@ -56,6 +57,8 @@ def create_demo_users(session) -> list[tuple[str, str, str]]:
         add(f"spv-{slug}", "supervisor", [code], f"Supervisor {names[code]}")
         for i in range(1, ENUMERATORS_PER_KECAMATAN + 1):
             add(f"enum-{slug}-{i}", "enumerator", [code], f"Enumerator {names[code]} {i}")
+    # A monitor of the ten priority kecamatan (aggregates only: docs/monitoring.md).
+    add("pemantau-bappeda", "pemantau", list(PRIORITY_KECAMATAN), "Pemantau Bappeda DKI")
     return logins
 
 

@@ -67,8 +67,9 @@ def _round(session: Session, round_id: int | None) -> Round | None:
 def progress(session: Session, user: User, level: str = "kecamatan", parent: str | None = None,
              round_id: int | None = None, *, priority: bool = False) -> dict:
     """Counters per area of ``level`` (under ``parent`` for kelurahan), for one round."""
-    if user.role not in ("supervisor", "admin"):
-        raise ServiceError(403, "Only supervisors and admins see progress.", code="forbidden")
+    if user.role not in ("supervisor", "admin", "pemantau"):
+        raise ServiceError(403, "Only supervisors, admins and monitors see progress.",
+                           code="forbidden")
     if level not in LEVELS:
         raise ServiceError(422, f"Unknown level {level!r}.", code="validation_failed")
     if level == "kelurahan" and not parent:

@@ -15,7 +15,7 @@ from sync.models import Area
 
 def create_user(session: Session, username: str, role: str, password: str, *,
                 areas: list[str] | tuple[str, ...] = (), full_name: str | None = None) -> User:
-    """Create a user; enumerators and supervisors need at least one known area."""
+    """Create a user; every role but admin needs at least one known area."""
     if role not in ROLES:
         raise ServiceError(422, f"Unknown role {role!r}; use one of {', '.join(ROLES)}.",
                            details={"errors": [{"path": "role", "code": "invalid",
@@ -35,7 +35,7 @@ def create_user(session: Session, username: str, role: str, password: str, *,
                                details={"errors": [{"path": "areas", "code": "unknown_area",
                                                     "message": ", ".join(unknown)}]})
     elif role != "admin":
-        raise ServiceError(422, "An enumerator or supervisor needs at least one area.",
+        raise ServiceError(422, "An enumerator, supervisor or pemantau needs at least one area.",
                            details={"errors": [{"path": "areas", "code": "required",
                                                 "message": "at least one area"}]})
     user = User(username=username, role=role, full_name=full_name)

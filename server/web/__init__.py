@@ -30,6 +30,7 @@ def api_blueprint_names(app: Flask) -> set[str]:
 def init_app(app: Flask) -> None:
     """Register the pages and CSRF protection; call after the API's blueprints exist."""
     import server.web.work  # noqa: F401  (its routes join the pages blueprint)
+    from server.web import monitoring  # noqa: F401  (the monitoring page joins the blueprint)
     from server.web.views import bp
 
     # Flask's own defaults (SameSite unset, 31 days) are always present in the config, so a

@@ -1,8 +1,9 @@
 """Session login for the review pages: a signed cookie, separate from the phones' tokens.
 
 The cookie holds the user's id and a fingerprint of their password hash, so that changing a
-password (or deactivating the user) ends every page session at its next request. Only
-supervisors and admins may use the pages.
+password (or deactivating the user) ends every page session at its next request. Supervisors
+and admins use the review pages; a ``pemantau`` logs in too, but only to the monitoring page
+(``page_login_required(roles=MONITOR_ROLES)``): every other page refuses them (403).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from server.extensions import db
 from server.models import User
 from server.services.users import authenticate
 
-PAGE_ROLES = ("supervisor", "admin")
+# Who may log in to the pages; who may use the review pages (everything but monitoring).
+PAGE_ROLES = ("supervisor", "admin", "pemantau")
+REVIEW_ROLES = ("supervisor", "admin")
+MONITOR_ROLES = ("supervisor", "admin", "pemantau")
 SESSION_KEY = "tapak_user"
 
 
@@ -80,8 +84,17 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def page_login_required(view: Callable) -> Callable:
-    """Send strangers to the login page; refuse enumerators with a clear message."""
+def landing(user: User) -> str:
+    """Where a person lands after login: a pemantau's only page is monitoring."""
+    return url_for("pages.monitoring") if user.role == "pemantau" else url_for("pages.queue")
+
+
+def page_login_required(view: Callable | None = None, *,
+                        roles: tuple[str, ...] = REVIEW_ROLES) -> Callable:
+    """Send strangers to the login page; refuse enumerators (and, on the review pages, a
+    pemantau) with a clear message."""
+    if view is None:
+        return functools.partial(page_login_required, roles=roles)
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
@@ -90,8 +103,9 @@ def page_login_required(view: Callable) -> Callable:
             end_session()
             nxt = request.full_path if request.method == "GET" else None
             return redirect(url_for("pages.login", next=safe_next(nxt and nxt.rstrip("?"))))
-        if user.role not in PAGE_ROLES:
-            raise PageRefused(403, ENUMERATOR_REFUSED)
+        if user.role not in roles:
+            raise PageRefused(403, PEMANTAU_REFUSED if user.role == "pemantau"
+                              else ENUMERATOR_REFUSED)
         g.user = user
         return view(*args, **kwargs)
 
@@ -100,3 +114,5 @@ def page_login_required(view: Callable) -> Callable:
 
 ENUMERATOR_REFUSED = ("Halaman peninjauan hanya untuk supervisor dan admin. Enumerator "
                       "memakai aplikasi Tapak di ponsel.")
+PEMANTAU_REFUSED = ("Halaman ini memuat data keluarga dan hanya untuk supervisor dan admin. "
+                    "Pemantau melihat halaman Pemantauan.")

@@ -133,7 +133,7 @@ def login():
     if request.method == "GET":
         user = auth.session_user()
         if user is not None and user.role in auth.PAGE_ROLES:
-            return redirect(nxt or url_for("pages.queue"))
+            return redirect(nxt or auth.landing(user))
         return render_template("pages/login.html", next=nxt, username="")
     try:
         form = LoginForm().load(request.form)
@@ -148,7 +148,7 @@ def login():
         return render_template("pages/login.html", next=nxt, username=form["username"],
                                error=auth.ENUMERATOR_REFUSED), 403
     auth.start_session(user)
-    return redirect(nxt or url_for("pages.queue"), 303)
+    return redirect(nxt or auth.landing(user), 303)
 
 
 @bp.post("/keluar")
@@ -159,9 +159,9 @@ def logout():
 
 
 @bp.get("/")
-@auth.page_login_required
+@auth.page_login_required(roles=auth.PAGE_ROLES)
 def home():
-    return redirect(url_for("pages.queue"))
+    return redirect(auth.landing(g.user))
 
 
 # --------------------------------------------------------------------------- areas

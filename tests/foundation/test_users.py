@@ -92,7 +92,8 @@ def test_bootstrap_creates_demo_data_once(runner, db, app):
 
     first = runner.invoke(args=["bootstrap", "--households", "300"])
     assert first.exit_code == 0, first.output
-    assert "created 31 demo users" in first.output and "spv-cengkareng" in first.output
+    assert "created 32 demo users" in first.output and "spv-cengkareng" in first.output
+    assert "pemantau-bappeda" in first.output
     assert "300 families imported" in first.output
     assert "verifikasi_keluarga v1 published" in first.output
     assigned = db.scalar(select(func.count()).select_from(Assignment))

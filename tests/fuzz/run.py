@@ -1,11 +1,11 @@
 """Fuzz the live API with schemathesis, once per role, against real servers on SQLite.
 
 ``make fuzz`` (and ``.ci/run``, once) runs this. It builds one small demo instance (the same
-bootstrap ``make run`` does, smaller), then for each role (admin, supervisor, enumerator) copies
-it, so one role's writes never starve another's, serves the copy with gunicorn on a free
-loopback port, logs in as that role's demo user and runs ``schemathesis run --checks all`` with
-every phase (examples, coverage, fuzzing, stateful), bounded by ``--max-examples``. No operation
-is left out. The run fails unless every role ends with 0 failures.
+bootstrap ``make run`` does, smaller), then for each role (admin, supervisor, enumerator,
+pemantau) copies it, so one role's writes never starve another's, serves the copy with
+gunicorn on a free loopback port, logs in as that role's demo user and runs ``schemathesis
+run --checks all`` with every phase (examples, coverage, fuzzing, stateful), bounded by
+``--max-examples``. No operation is left out. The run fails unless every role ends with 0 failures.
 
 CI uses a fixed seed; ``--seed random`` (or ``make fuzz SEED=random``) explores further.
 """
@@ -29,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-ROLES = {"admin": "admin", "supervisor": "spv-cengkareng", "enumerator": "enum-cengkareng-1"}
+ROLES = {"admin": "admin", "supervisor": "spv-cengkareng", "enumerator": "enum-cengkareng-1",
+         "pemantau": "pemantau-bappeda"}
 
 
 def _free_port() -> int:
