@@ -289,6 +289,12 @@ def test_a_photo_from_another_kecamatan_is_only_a_sentence(web, db, scene):
     # no second signed URL, and no link to the other visit
     assert html.count(f"/api/v1/media/{scene['shas']['b1']}?size=thumb") == 2  # pair + thumbs
     assert f"/review/kunjungan/{b1_visit}" not in html
+    # nor do the lists name the other family: the queue, the visit's and the family's pages
+    for path in ("/review/antrean?kind=photo_reused", f"/review/kunjungan/{scene['a1']['uuid']}",
+                 "/review/keluarga/KLG-A1"):
+        html = web.get(path).get_data(as_text=True)
+        assert "foto yang sama ada di 1 keluarga lain" in text_of(html), path
+        assert "KLG-B1" not in html and "Bambang Utara" not in html, path
 
 
 def test_a_photo_the_user_may_see_is_shown_with_the_family_and_a_link(web, db, scene):

@@ -1,5 +1,6 @@
 """Each conflict kind's page in headless Chromium at 360 px and 1280 px: the evidence is there,
-no serious or critical accessibility violation (axe-core), nothing scrolls sideways on a phone,
+no serious or critical accessibility violation (axe-core), no Content-Security-Policy violation,
+nothing scrolls sideways on a phone,
 and a screenshot of every kind at both widths is kept under ``test-artifacts/screenshots/``
 (``evidence-<kind>-<width>.png``), with the queue's bulk form.
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from tests.pages import test_browser as scenario
 from tests.pages.axe import require_axe, violations
 from tests.pages.test_browser import SHOTS, log_in
+from tests.pages.test_browser_csp import Watch
 from tests.pages.test_evidence import KINDS, add_cases, shows
 
 pytestmark = pytest.mark.browser
@@ -66,6 +68,7 @@ def test_every_kind_in_the_browser(page, live, phone, cases, width):
     require_axe()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": width, "height": 800})
+    csp = Watch(page)  # no Content-Security-Policy violation on any of these pages
     log_in(page, live)
     found, missing = [], {}
     for kind in KINDS:
@@ -89,15 +92,18 @@ def test_every_kind_in_the_browser(page, live, phone, cases, width):
         if width == 360:
             scroll = page.evaluate("document.documentElement.scrollWidth")
             assert scroll <= width, f"{kind}: {scroll}px wide at {width}px"
+        csp.settle()
         page.screenshot(path=str(SHOTS / f"evidence-{kind}-{width}.png"), full_page=True)
         found += violations(page)
     # the queue's bulk form, filtered to one kind
     page.goto(f"{live.url}/review/antrean?kind=visit_too_short")
     assert page.locator("#bulk input[name=ids]").count() >= 1
     page.screenshot(path=str(SHOTS / f"evidence-bulk-queue-{width}.png"), full_page=True)
+    csp.settle()
     found += violations(page)
     assert missing == {}
     assert found == []
+    assert csp.found == []
 
 
 def test_the_bulk_form_works_in_the_browser(page, live, phone, cases):
