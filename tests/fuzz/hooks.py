@@ -143,7 +143,8 @@ def map_case(context, case):
     if isinstance(query, dict) and _positive(case, "query") and query.get("cursor") \
             and not _server_made(str(query["cursor"])):
         query["cursor"] = ""  # a made-up cursor is no valid request; only the server makes one
-    if method == "GET" and path.endswith("/progress") and isinstance(query, dict) \
+    if method == "GET" and path.endswith(("/progress", "/monitoring", "/monitoring.csv")) \
+            and isinstance(query, dict) \
             and _positive(case, "query") and query.get("level") == "kelurahan" \
             and not query.get("parent"):
         query["parent"] = _pick(_area_codes()[0], query.get("round_id"))
