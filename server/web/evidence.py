@@ -398,8 +398,8 @@ def build(session: Session, user: User, c: dict, labels: FormLabels) -> Evidence
     ev = Evidence(kind, KINDS.get(kind, kind), buttons=BUTTONS.get(kind, VALUE_BUTTONS),
                   set_value=kind in SET_VALUE_KINDS and bool(c.get("field")),
                   show_values=kind in VALUE_KINDS or kind in ("invalid_identity",))
-    record = (session.get(VerifiedRecord, c["household_id"]).doc
-              if session.get(VerifiedRecord, c["household_id"]) else {}) or {}
+    row = session.get(VerifiedRecord, c["household_id"])
+    record = (row.doc if row is not None else None) or {}
     if kind in ("field_mismatch", "concurrent_update"):
         ev.title = "Nilai registri dan kunjungan"
         if kind == "concurrent_update":
@@ -419,6 +419,11 @@ def build(session: Session, user: User, c: dict, labels: FormLabels) -> Evidence
     elif kind == "duplicate_identity":
         ev.title = "Nomor yang sama di keluarga lain"
         _duplicate_identity(session, user, c, ev, labels)
+        nik = c.get("visit_value")
+        same = [labels.member_name(m) for m in record.get("anggota") or ()
+                if isinstance(m, dict) and nik and m.get("nik") == nik]
+        if detail.get("code") == "nik_duplicate_in_family" and same:
+            ev.facts.append(("Anggota dengan NIK ini", "; ".join(same)))
     elif kind in ("deceased_receiving_aid", "moved_receiving_aid", "inclusion_error",
                   "exclusion_error"):
         ev.title = "Desil dan program bantuan"

@@ -428,3 +428,21 @@ def test_bulk_refuses_mixed_kinds_and_needs_a_selection_and_the_token(web, db, s
     assert response.status_code == 422
     db.expire_all()
     assert db.get(Conflict, mixed[0]).status == "open"
+
+
+def test_a_nik_twice_in_one_family_names_its_members(web, db, scene):
+    visit = db.get(Visit, scene["a1"]["uuid"])
+    wife = db.get(VerifiedRecord, "KLG-A1").doc["anggota"][1]
+    c = Conflict(household_id="KLG-A1", visit_uuid=visit.uuid, round_id=visit.round_id,
+                 kecamatan="31.73.01", kelurahan="31.73.01.1001", key="twice",
+                 kind="duplicate_identity", severity="hard",
+                 field=f"anggota[NIK={wife['nik']}].nik", visit_value=wife["nik"],
+                 message="the same NIK is on 2 members of this family",
+                 detail={"code": "nik_duplicate_in_family"}, record_version=1, status="open",
+                 created_at=utcnow(), updated_at=utcnow())
+    db.add(c)
+    db.commit()
+    assert web.login("spv").status_code == 303
+    text = text_of(web.get(f"/review/konflik/{c.id}").get_data(as_text=True))
+    assert "NIK yang sama dipakai lebih dari satu anggota keluarga ini" in text
+    assert "Anggota dengan NIK ini Istri, Siti Aminah" in text
