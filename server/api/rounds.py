@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from server.api.blueprint import Blueprint
-from server.api.openapi import errors
+from server.api.openapi import errors, links
 from server.auth import login_required
 from server.extensions import db
 from server.services import assignments as service
@@ -47,6 +47,8 @@ class Rounds(MethodView):
     @login_required("supervisor", "admin")
     @blp.doc(operationId="createRound")
     @errors({409: ["round_exists"], 422: ["invalid_dates"]})
+    @links(201, {"closeRound": {"operationId": "closeRound",
+                                "parameters": {"round_id": "$response.body#/id"}}})
     @blp.arguments(RoundCreateSchema, example={"name": "Groundcheck 2026-Q1 Prioritas",
                                                "starts_on": "2026-01-05",
                                                "ends_on": "2026-03-31"})
