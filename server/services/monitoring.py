@@ -52,6 +52,7 @@ WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 MIN_COUNT = 5                 # counts below this are shown as "< 5"
 MIN_VERIFIED_FOR_RATES = 20   # rates are hidden for areas with fewer verified families
 SUPPRESSED = "< 5"
+MAX_WEEKS = 156              # the weekly series keeps at most three years
 
 # Measure name -> the conflict kind whose families it counts.
 ERROR_KINDS = {
@@ -105,9 +106,12 @@ def iso_week(moment: dt.datetime | dt.date) -> str:
     if isinstance(moment, dt.datetime):
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
-        moment = moment.astimezone(WIB).date()
+        try:
+            moment = moment.astimezone(WIB).date()
+        except OverflowError:  # a device's clock at the end of time
+            moment = moment.date()
     year, week, _ = moment.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
 
 
 def week_monday(week: str) -> dt.date:
@@ -117,17 +121,24 @@ def week_monday(week: str) -> dt.date:
 
 def round_weeks(rnd: Round | None, events: Iterable[str], today: dt.date | None = None
                 ) -> list[str]:
-    """ISO weeks from the round's first week to the week of today (WIB) or of its end,
-    whichever is earlier, and any later week that holds an event."""
+    """ISO weeks from the round's first week (or an earlier week holding an event) to the
+    week of today (WIB) or of its end, whichever is earlier (or a later week holding an event,
+    never after this week); at most ``MAX_WEEKS``, the latest kept."""
     if rnd is None:
         return []
     today = today or dt.datetime.now(WIB).date()
+    this_week = week_monday(iso_week(today))
     first = week_monday(iso_week(rnd.starts_on))
     last = week_monday(iso_week(min(today, rnd.ends_on)))
     for week in events:
         monday = week_monday(week)
-        last = max(last, monday)
+        if monday <= this_week:
+            last = max(last, monday)
         first = min(first, monday)
+    if last < first:
+        return []
+    if (last - first).days > 7 * (MAX_WEEKS - 1):
+        first = last - dt.timedelta(weeks=MAX_WEEKS - 1)
     out, day = [], first
     while day <= last:
         out.append(iso_week(day))

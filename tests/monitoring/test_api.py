@@ -98,3 +98,18 @@ def test_iso_weeks_are_jakartas():
     assert service.iso_week(dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)) == "2026-W49"
     assert service.iso_week(dt.datetime(2026, 11, 29, 16, 0, tzinfo=dt.UTC)) == "2026-W48"
     assert service.week_monday("2026-W49") == dt.date(2026, 11, 30)
+
+
+def test_the_weekly_series_is_bounded():
+    class R:  # a round as odd as the fuzzer makes them
+        starts_on, ends_on = dt.date(227, 1, 19), dt.date(2026, 2, 16)
+
+    weeks = service.round_weeks(R, ["9999-W52", "0001-W01"], today=dt.date(2026, 12, 5))
+    assert len(weeks) == service.MAX_WEEKS and weeks[-1] == "2026-W08"
+    assert service.iso_week(dt.date(227, 1, 19)) == "0227-W03"
+    assert service.iso_week(dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC)) == "9999-W52"
+
+    class Later:
+        starts_on, ends_on = dt.date(2030, 1, 1), dt.date(2030, 2, 1)
+
+    assert service.round_weeks(Later, [], today=dt.date(2026, 12, 5)) == []
