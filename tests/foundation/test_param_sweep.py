@@ -132,7 +132,7 @@ def sweep(app, client, runner, db, make_user, imported):
     for definition in sorted(FORMS_DIR.glob("*/v1.json")):
         result = runner.invoke(args=["forms", "publish", str(definition)])
         assert result.exit_code == 0, result.output
-    for name in ("admin", "supervisor", "enumerator"):
+    for name in ("admin", "supervisor", "enumerator", "pemantau"):
         make_user(f"sweep-{name}", role=name, areas=() if name == "admin" else ("31.73.01",))
 
     def token(role: str | None) -> dict:
@@ -146,7 +146,7 @@ def sweep(app, client, runner, db, make_user, imported):
     return token, client.get("/api/openapi.json").get_json()
 
 
-@pytest.mark.parametrize("role", ["admin", "supervisor", "enumerator", None])
+@pytest.mark.parametrize("role", ["admin", "supervisor", "enumerator", "pemantau", None])
 def test_no_parameter_value_reaches_a_500(client, sweep, role):
     token, doc = sweep
     headers = token(role)
