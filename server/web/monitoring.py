@@ -3,7 +3,7 @@ admins: aggregates only, the same figures as ``GET /api/v1/monitoring`` (small c
 suppressed, rates hidden), a choropleth map of the kelurahan drawn as inline SVG from the
 shipped GeoJSON (Kepulauan Seribu in an inset), and the weekly series as an SVG line chart.
 
-No script, no ``style`` attribute: colours are classes in ``tapak.css`` (``.ch0``...``.ch4``
+No script, no ``style`` attribute: colours are classes in ``monitoring.css`` (``.ch0``...``.ch4``
 for the map's classes, ``.chs`` suppressed, ``.chn`` no figure; ``.ln0``...``.ln3`` lines).
 Registered on the pages' blueprint (``server.web.views.bp``) before it is registered.
 """
