@@ -142,8 +142,10 @@ def _resolve_in(session: Session, user: User, conflict_id: int, decision: str, v
         changes, applied_value = {c.field: value}, value
     version = write_version(session, c.household_id, changes, actor_id=user.id,
                             visit_uuid=c.visit_uuid, note=note)
-    _close(c, user, "resolved", decision, applied_value, note)
-    _audit(session, user, "resolve", decision=decision, conflict_id=c.id,
+    dismissed = decision == "dismiss"  # the finding does not hold (a photo that is legitimate)
+    _close(c, user, "dismissed" if dismissed else "resolved", decision, applied_value, note)
+    _audit(session, user, "dismiss" if dismissed else "resolve", decision=decision,
+           conflict_id=c.id,
            visit_uuid=c.visit_uuid, household_id=c.household_id, kecamatan=c.kecamatan,
            kelurahan=c.kelurahan, field=c.field, value=applied_value, note=note,
            version=version)
@@ -159,7 +161,8 @@ def _resolve_in(session: Session, user: User, conflict_id: int, decision: str, v
 def resolve_conflict(session: Session, user: User, conflict_id: int, decision: str,
                      value: Any = None, note: str | None = None) -> dict:
     """Decide one open conflict: ``accept_visit`` applies the visit's value at the field,
-    ``set_value`` applies ``value``, ``keep_registry`` applies nothing. 409 when not open.
+    ``set_value`` applies ``value``, ``keep_registry`` applies nothing, ``dismiss`` applies
+    nothing and closes the finding as ``dismissed`` (it does not hold). 409 when not open.
 
     The visit stays ``needs_review`` when its last conflict is decided: as in ODK Central and
     SurveyCTO, the submission itself is approved explicitly (``review_visit``).

@@ -62,7 +62,7 @@ ACCEPT, KEEP = "accept_visit", "keep_registry"
 VALUE_BUTTONS = ((ACCEPT, "Terima nilai kunjungan", False),
                  (KEEP, "Pertahankan data registri", True))
 BUTTONS: dict[str, tuple] = {
-    "photo_reused": ((ACCEPT, "Foto sah", False),),
+    "photo_reused": (("dismiss", "Foto sah", False),),
     "location_outside_area": ((ACCEPT, "Lokasi dapat diterima", False),),
     "location_far": ((ACCEPT, "Lokasi dapat diterima", False),),
     "visit_too_short": ((ACCEPT, "Durasi dapat diterima", False),),

@@ -36,6 +36,7 @@ DECISIONS = {
     "accept_visit": "Terima nilai kunjungan",
     "keep_registry": "Pertahankan data registri",
     "set_value": "Tetapkan nilai",
+    "dismiss": "Abaikan temuan (sah)",
 }
 
 VISIT_STATUSES = {

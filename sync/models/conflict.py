@@ -19,7 +19,7 @@ from sync.models.registry import NullableJSON
 
 CONFLICT_STATUSES = ("open", "resolved", "dismissed")
 SEVERITIES = ("hard", "soft", "info")
-DECISIONS = ("accept_visit", "keep_registry", "set_value")
+DECISIONS = ("accept_visit", "keep_registry", "set_value", "dismiss")
 
 
 class Conflict(Base):

@@ -218,7 +218,7 @@ def test_the_buttons_fit_the_kind(web, db, scene):
     assert web.login("spv").status_code == 303
     html = web.get(f"/review/konflik/{scene['reused']['KLG-A2']}").get_data(as_text=True)
     decide = html.split('id="decide"')[1].split("</form>")[0]
-    assert "Foto sah" in decide and 'value="accept_visit"' in decide
+    assert "Foto sah" in decide and 'value="dismiss"' in decide
     assert "Terima nilai kunjungan" not in decide and "set_value" not in decide
     back = html.split('id="return"')[1].split("</form>")[0]
     assert "Kembalikan kunjungan" in back and 'name="decision" value="return"' in back
@@ -256,16 +256,16 @@ def test_the_page_says_what_returning_does_before_it_is_pressed(web, db, scene):
         {"dismissed"}
 
 
-def test_foto_sah_resolves_the_finding_without_changing_the_record(web, db, scene):
+def test_foto_sah_dismisses_the_finding_without_changing_the_record(web, db, scene):
     conflict_id = scene["reused"]["KLG-A2"]
     version = db.get(VerifiedRecord, "KLG-A1").doc
     assert web.login("spv").status_code == 303
     page = f"/review/konflik/{conflict_id}"
-    response = web.post(f"{page}/putuskan", {"decision": "accept_visit"}, form_page=page)
+    response = web.post(f"{page}/putuskan", {"decision": "dismiss"}, form_page=page)
     assert response.status_code == 303
     db.expire_all()
     c = db.get(Conflict, conflict_id)
-    assert (c.status, c.resolution) == ("resolved", "accept_visit")
+    assert (c.status, c.resolution) == ("dismissed", "dismiss")
     assert db.get(VerifiedRecord, "KLG-A1").doc == version
 
 

@@ -262,3 +262,17 @@ def test_visit_review_validates_its_body(rv, client):
     bad = review(client, rv.headers["spv"], visit["uuid"], "bless")
     assert bad.status_code == 422 and body(bad)["error"]["code"] == "validation_failed"
     assert review(client, rv.headers["spv"], "no-such-visit", "approve").status_code == 404
+
+
+def test_dismiss_closes_the_finding_as_dismissed_and_changes_nothing(rv, client, db):
+    _visit, ids = scenario(rv)
+    before = record(db).doc
+    out = body(resolve(client, rv.headers["spv"], ids[2], "dismiss", note="foto sah"))
+    assert (out["status"], out["resolution"], out["applied"]) == ("dismissed", "dismiss", [])
+    assert record(db).doc == before
+    [audit] = db.scalars(select(ReviewDecision)).all()
+    assert (audit.action, audit.decision) == ("dismiss", "dismiss")
+    # A dismissed conflict can be opened again, as a resolved one.
+    reopened = client.post(f"/api/v1/conflicts/{ids[2]}/reopen", headers=rv.headers["spv"],
+                           json={"note": "dicek lagi"})
+    assert reopened.status_code == 200 and body(reopened)["status"] == "open"
