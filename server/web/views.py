@@ -563,14 +563,16 @@ class DashboardArgs(Schema):
 
 
 def default_round(today: dt.date | None = None) -> Round | None:
-    """The round the dashboard opens on: the round in progress today (Jakarta's date) that has
-    assignments, the latest started first; else any round in progress; else the newest.
+    """The round the dashboard opens on: the open round in progress today (Jakarta's date) that
+    has assignments, the latest started first; else any open round in progress; else the
+    newest.
 
     A round created for next month, or created today and not yet assigned, is never chosen
     over the one the enumerators are working."""
     today = today or dt.datetime.now(WIB).date()
     running = db.session.scalars(
-        select(Round).where(Round.starts_on <= today, Round.ends_on >= today)
+        select(Round).where(Round.starts_on <= today, Round.ends_on >= today,
+                            Round.state == "open")
         .order_by(Round.starts_on.desc(), Round.id.desc())).all()
     for rnd in running:
         if db.session.scalar(select(Assignment.id).where(Assignment.round_id == rnd.id)

@@ -60,6 +60,10 @@ def test_default_round_prefers_work_then_running_then_newest(app, db, flagged):
         # nothing running: the newest round created
         assert default_round(today + dt.timedelta(days=400)).id == empty.id
         assert default_round(today - dt.timedelta(days=400)).id == empty.id
+        # a closed round is over, whatever its dates: the dashboard opens on the one still open
+        one.state = "closed"
+        db.commit()
+        assert default_round(today).id == empty.id
 
 
 def test_dashboard_charts_have_no_viewbox_and_no_svg_text(web, db, flagged, make_user):
