@@ -85,6 +85,27 @@ def demo(app, db, runner):
             apply_changes(db, visit.household_id, {"alamat": "Jl. Verifikasi 1"},
                           source="review", actor_id=admin.id, visit_uuid=visit.uuid,
                           note="monitoring test")
+    # A member who died, reported by an approved visit and removed from the verified record
+    # by the review (as approving a change_died visit does): the demo's few visits may hold
+    # none.
+    for visit, record in chosen[6:]:
+        members = record.doc.get("anggota") or []
+        niks = [m.get("nik") for m in members]
+        entries = visit.answers.get("anggota") or []
+        if len(members) < 2 or not niks[-1] or niks.count(niks[-1]) != 1 \
+                or not any(e.get("nik") == niks[-1] for e in entries):
+            continue
+        with write_transaction(db):
+            answers = dict(visit.answers)
+            answers["anggota"] = [dict(e, status_keberadaan=2) if e.get("nik") == niks[-1]
+                                  else e for e in entries]
+            db.get(Visit, visit.uuid).answers = answers
+            apply_changes(db, visit.household_id, {f"anggota[NIK={niks[-1]}]": None},
+                          source="review", actor_id=admin.id, visit_uuid=visit.uuid,
+                          note="monitoring test")
+        break
+    else:
+        raise AssertionError("no verified family to record a death on")
     db.commit()
     return {"pemantau": "pemantau-bappeda", "admin": "admin", "supervisor": "spv-cengkareng"}
 
