@@ -16,7 +16,7 @@ from tests.pages import test_browser as scenario
 from tests.pages.axe import require_axe, violations
 from tests.pages.test_browser import KECAMATAN, PASSWORD, log_in, no_horizontal_scroll, shot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.matrix]
 
 browser, live, page, phone = scenario.browser, scenario.live, scenario.page, scenario.phone
 

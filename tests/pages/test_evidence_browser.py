@@ -21,7 +21,7 @@ from tests.pages.test_browser import SHOTS, log_in
 from tests.pages.test_browser_csp import Watch
 from tests.pages.test_evidence import KINDS, add_cases, shows
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.matrix]
 
 browser, live, phone, page = scenario.browser, scenario.live, scenario.phone, scenario.page
 
