@@ -5,7 +5,11 @@ families over the ten priority kecamatan, 300,000 of them assigned in one round 
 statuses and review states, and 200,000 open conflicts of mixed kinds. Measures in-process
 through Flask's test client (only server time counts), as a supervisor holding all of Jakarta:
 - the queue page ``GET /api/v1/conflicts?kelurahan=<code>&limit=50`` (random kelurahan);
-- the dashboard ``GET /api/v1/progress?level=kecamatan`` and ``level=kelurahan&parent=``.
+- the dashboard ``GET /api/v1/progress?level=kecamatan`` and ``level=kelurahan&parent=``;
+- the pages a supervisor works from (issue 18), with a page session: the queue
+  ``/review/antrean?kelurahan=``, a conflict ``/review/konflik/<id>``, the assignment page
+  ``/review/penugasan?kelurahan=`` and the monitoring view ``/review/pemantauan`` (with
+  ``GET /api/v1/monitoring``), each with its size in HTML plus its stylesheets (<= 100 KB).
 
     .venv/bin/python -m bench.review_queue [--households 1000000] [--conflicts 200000]
         [--assigned 300000] [--database-url URL] [--sample 200]
@@ -113,6 +117,67 @@ def _time(client, url, headers, n) -> list[float]:
     return out
 
 
+def _page_client(app, username: str):
+    """A test client holding a review-page session of ``username`` (as a login would set)."""
+    from server.extensions import db
+    from server.models import User
+    from server.web.auth import SESSION_KEY, _fingerprint
+
+    client = app.test_client()
+    with app.app_context():
+        user = db.session.query(User).filter_by(username=username).one()
+        data = {"id": user.id, "fp": _fingerprint(user)}
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = data
+    return client
+
+
+def _page_weight(client, html: str) -> int:
+    """Bytes of the page's HTML and of every stylesheet it links."""
+    import re
+
+    css = re.findall(r'<link[^>]+rel="stylesheet"[^>]+href="([^"]+)"', html)
+    return len(html.encode()) + sum(len(client.get(href).data) for href in css)
+
+
+def measure_pages(app, kelurahan: list[str], sample: int) -> dict:
+    """Server time of the supervisor's pages and the monitoring view (issue 18)."""
+    from server.extensions import db
+    from sync.models.conflict import Conflict
+
+    rng = random.Random(18)
+    client = _page_client(app, "spv")
+    with app.app_context():
+        top = db.session.query(db.func.max(Conflict.id)).scalar()
+    urls = {
+        "queue": lambda: f"/review/antrean?kelurahan={rng.choice(kelurahan)}",
+        "conflict": lambda: f"/review/konflik/{rng.randint(1, top)}",
+        "assignment": lambda: f"/review/penugasan?putaran=1&kelurahan={rng.choice(kelurahan)}",
+        "monitoring": lambda: "/review/pemantauan?putaran=1",
+        "monitoring_api": lambda: "/api/v1/monitoring?level=kecamatan&round_id=1",
+    }
+    out: dict[str, list[float]] = {name: [] for name in urls}
+    weight: dict[str, int] = {}
+    headers = {}
+    with app.app_context():
+        from server.models import ApiToken, User
+
+        user = db.session.query(User).filter_by(username="spv").one()
+        plain, _token = ApiToken.issue(db.session, user, "bench-pages", 3600)
+        db.session.commit()
+    for name, make in urls.items():
+        for i in range(sample):
+            url = make()
+            t0 = time.perf_counter()
+            response = client.get(url, headers={"Authorization": f"Bearer {plain}"}
+                                  if name.endswith("_api") else headers)
+            out[name].append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+            if i == 0 and not name.endswith("_api"):
+                weight[name] = _page_weight(client, response.get_data(as_text=True))
+    return {"times": out, "weight": weight}
+
+
 def measure(app, kelurahan: list[str], sample: int) -> dict:
     from server.extensions import db
     from server.models import ApiToken, User
@@ -202,6 +267,20 @@ def main() -> None:
           f"{totals['assigned']:,}, open conflicts {totals['conflicts_open_total']:,}")
     print(f"full recount for comparison: {recount_s * 1000:.0f} ms, differences: {len(diff)}")
     ok &= not diff
+    pages = measure_pages(app, setup["kelurahan"], max(20, args.sample // 4))
+    print()
+    print(f"{'page (server time, ms)':<44} {'median':>8} {'p95':>8} {'target':>8} {'KB':>6}")
+    for name, label in (("queue", "queue page /review/antrean?kelurahan="),
+                        ("conflict", "conflict page /review/konflik/<id>"),
+                        ("assignment", "assignment page /review/penugasan"),
+                        ("monitoring", "monitoring view /review/pemantauan"),
+                        ("monitoring_api", "GET /api/v1/monitoring?level=kecamatan")):
+        values = pages["times"][name]
+        median = statistics.median(values)
+        size = pages["weight"].get(name)
+        ok &= median <= 50 and (size is None or size <= 100_000)
+        print(f"{label:<44} {median:>8.2f} {percentile(values, 95):>8.2f} {'<= 50':>8} "
+              f"{'' if size is None else f'{size / 1000:.1f}':>6}")
     print("PASS" if ok else "FAIL")
 
 
