@@ -15,6 +15,7 @@ from server.extensions import db
 from server.schemas import Id
 from server.services import monitoring as service
 from server.services.exports import _stream
+from server.services.progress import LEVELS
 
 blp = Blueprint("monitoring", __name__, url_prefix="/api/v1",
                 description="Monitoring aggregates per kecamatan and kelurahan")
@@ -23,7 +24,7 @@ MONITOR_ROLES = ("supervisor", "admin", "pemantau")
 
 
 class MonitoringQuerySchema(Schema):
-    level = fields.String(load_default="kecamatan", validate=validate.OneOf(service.LEVELS))
+    level = fields.String(load_default="kecamatan", validate=validate.OneOf(LEVELS))
     parent = fields.String(load_default=None, validate=validate.Regexp(r"^\d\d(\.\d\d){1,2}$"),
                            metadata={"description": "With level=kelurahan: the kecamatan "
                                                     "(422 without it); with level=kecamatan, "

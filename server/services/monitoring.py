@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from server.models import User
 from server.services import ServiceError
+from server.services.progress import areas_at, chosen_round
 from sync.areas import PRIORITY_KECAMATAN
-from sync.assignments import active_round
 from sync.db import utcnow
 from sync.models.area import Area
 from sync.models.assignment import Round
@@ -45,7 +45,6 @@ from sync.reconcile.compare import match_members
 from sync.reconcile.config import DEFAULT as RULES_CONFIG
 from sync.reconcile.rules import Context, inclusion_error
 
-LEVELS = ("kecamatan", "kelurahan")
 ROLES = ("supervisor", "admin", "pemantau")
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 
@@ -311,12 +310,6 @@ def member_status(member, visit_members) -> int | None:
 # --------------------------------------------------------------------------- summing, scope
 
 
-def _overlaps(user: User, code: str) -> bool:
-    """Whether the user holds ``code``, an area above it, or an area below it."""
-    return user.role == "admin" or any(
-        code == a or code.startswith(a + ".") or a.startswith(code + ".") for a in user.areas)
-
-
 def _add(total: dict, raw: Mapping) -> None:
     for key in ("households", "visited", "verified", "returned"):
         total[key] += raw[key]
@@ -333,15 +326,6 @@ def _add(total: dict, raw: Mapping) -> None:
             total["weekly"][week][k] += n
 
 
-def _round(session: Session, round_id: int | None) -> Round | None:
-    if round_id is None:
-        return active_round(session)
-    row = session.get(Round, round_id)
-    if row is None:
-        raise ServiceError(404, f"No round {round_id}.", code="not_found")
-    return row
-
-
 def raw_monitoring(session: Session, user: User, level: str = "kecamatan",
                    parent: str | None = None, round_id: int | None = None, *,
                    priority: bool = False, today: dt.date | None = None) -> dict:
@@ -349,25 +333,8 @@ def raw_monitoring(session: Session, user: User, level: str = "kecamatan",
     if user.role not in ROLES:
         raise ServiceError(403, "Only monitors, supervisors and admins see monitoring.",
                            code="forbidden")
-    if level not in LEVELS:
-        raise ServiceError(422, f"Unknown level {level!r}.", code="validation_failed")
-    if level == "kelurahan" and not parent:
-        raise ServiceError(422, "Level kelurahan needs parent=<kecamatan code>.",
-                           code="validation_failed")
-    rnd = _round(session, round_id)
-    if level == "kecamatan":
-        stmt = select(Area.code, Area.name).where(Area.level == "kecamatan")
-        if parent:
-            stmt = stmt.where(Area.parent_code == parent)
-    else:
-        if not _overlaps(user, parent):
-            raise ServiceError(404, f"No kecamatan {parent!r} that you may see.", code="not_found")
-        stmt = select(Area.code, Area.name).where(Area.level == "kelurahan",
-                                                   Area.parent_code == parent)
-    areas = [(c, n) for c, n in session.execute(stmt.order_by(Area.code)) if _overlaps(user, c)]
-    if priority:
-        areas = [(c, n) for c, n in areas
-                 if (c if level == "kecamatan" else c.rsplit(".", 1)[0]) in PRIORITY_KECAMATAN]
+    rnd = chosen_round(session, round_id)
+    areas = areas_at(session, user, level, parent, priority=priority)
     return _collect(session, user, level, parent, areas, rnd, today)
 
 
@@ -377,7 +344,7 @@ def raw_kelurahan_of(session: Session, user: User, kecamatan: Iterable[str],
     if user.role not in ROLES:
         raise ServiceError(403, "Only monitors, supervisors and admins see monitoring.",
                            code="forbidden")
-    rnd = _round(session, round_id)
+    rnd = chosen_round(session, round_id)
     stmt = (select(Area.code, Area.name).where(Area.level == "kelurahan",
                                                Area.parent_code.in_(sorted(kecamatan)))
             .order_by(Area.code))

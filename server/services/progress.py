@@ -55,7 +55,8 @@ def _finish(row: dict) -> dict:
     return row
 
 
-def _round(session: Session, round_id: int | None) -> Round | None:
+def chosen_round(session: Session, round_id: int | None) -> Round | None:
+    """The round asked for (404 when there is none such), or the active one."""
     if round_id is None:
         return active_round(session)
     row = session.get(Round, round_id)
@@ -64,18 +65,16 @@ def _round(session: Session, round_id: int | None) -> Round | None:
     return row
 
 
-def progress(session: Session, user: User, level: str = "kecamatan", parent: str | None = None,
-             round_id: int | None = None, *, priority: bool = False) -> dict:
-    """Counters per area of ``level`` (under ``parent`` for kelurahan), for one round."""
-    if user.role not in ("supervisor", "admin", "pemantau"):
-        raise ServiceError(403, "Only supervisors, admins and monitors see progress.",
-                           code="forbidden")
+def areas_at(session: Session, user: User, level: str, parent: str | None, *,
+             priority: bool = False) -> list[tuple[str, str]]:
+    """(code, name) of the areas of ``level`` (under ``parent``) the user may see: the rows of
+    the dashboard and of the monitoring view. 422 for a level without its parent, 404 for a
+    parent outside the user's areas."""
     if level not in LEVELS:
         raise ServiceError(422, f"Unknown level {level!r}.", code="validation_failed")
     if level == "kelurahan" and not parent:
         raise ServiceError(422, "Level kelurahan needs parent=<kecamatan code>.",
                            code="validation_failed")
-    rnd = _round(session, round_id)
     if level == "kecamatan":
         stmt = select(Area.code, Area.name).where(Area.level == "kecamatan")
         if parent:
@@ -89,6 +88,17 @@ def progress(session: Session, user: User, level: str = "kecamatan", parent: str
     if priority:
         areas = [(c, n) for c, n in areas
                  if (c if level == "kecamatan" else c.rsplit(".", 1)[0]) in PRIORITY_KECAMATAN]
+    return areas
+
+
+def progress(session: Session, user: User, level: str = "kecamatan", parent: str | None = None,
+             round_id: int | None = None, *, priority: bool = False) -> dict:
+    """Counters per area of ``level`` (under ``parent`` for kelurahan), for one round."""
+    if user.role not in ("supervisor", "admin", "pemantau"):
+        raise ServiceError(403, "Only supervisors, admins and monitors see progress.",
+                           code="forbidden")
+    rnd = chosen_round(session, round_id)
+    areas = areas_at(session, user, level, parent, priority=priority)
     rows = {code: {"code": code, "name": name,
                    "priority": (code if level == "kecamatan" else parent) in PRIORITY_KECAMATAN,
                    **_empty()} for code, name in areas}

@@ -173,7 +173,7 @@ def _names(codes) -> dict[str, str]:
     return dict(db.session.execute(select(Area.code, Area.name).where(Area.code.in_(codes))).all())
 
 
-def _kecamatan_options(user: User) -> list[tuple[str, str]]:
+def kecamatan_options(user: User) -> list[tuple[str, str]]:
     """The kecamatan a user may filter by: all for admins; for others those they hold, or hold
     a kelurahan of (Jakarta has 44: a short list)."""
     rows = db.session.execute(select(Area.code, Area.name).where(Area.level == "kecamatan")
@@ -182,7 +182,7 @@ def _kecamatan_options(user: User) -> list[tuple[str, str]]:
             if user.covers(c) or any(a.startswith(c + ".") for a in user.areas)]
 
 
-def _kelurahan_options(user: User, kecamatan: str | None) -> list[tuple[str, str]]:
+def kelurahan_options(user: User, kecamatan: str | None) -> list[tuple[str, str]]:
     if not kecamatan:
         return []
     stmt = (select(Area.code, Area.name)
@@ -316,8 +316,8 @@ def queue():
         "pages/queue.html", user=g.user, items=items, counts=counts, kinds=kinds,
         total=sum(counts.values()), args=args, filters=filters, dropped=dropped,
         next_cursor=result.get("next_cursor"), names=names,
-        kecamatan_options=_kecamatan_options(g.user),
-        kelurahan_options=_kelurahan_options(g.user, args["kecamatan"]),
+        kecamatan_options=kecamatan_options(g.user),
+        kelurahan_options=kelurahan_options(g.user, args["kecamatan"]),
         described=describe_conflicts(items, masked=True))
 
 

@@ -27,7 +27,7 @@ from server.extensions import db
 from server.models import User
 from server.services import ServiceError
 from server.web import auth
-from server.web.views import bp
+from server.web.views import bp, kecamatan_options, kelurahan_options
 from sync.db import write_transaction
 from sync.models import Area, Assignment, Round
 from sync.models.registry import Anggota, Keluarga
@@ -88,21 +88,6 @@ def _args(schema: Schema) -> tuple[dict, bool]:
         for key in exc.messages:
             data.pop(key, None)
         return schema.load(data), True
-
-
-def _kecamatan_options(user: User) -> list[tuple[str, str]]:
-    rows = db.session.execute(select(Area.code, Area.name).where(Area.level == "kecamatan")
-                              .order_by(Area.code)).all()
-    return [(c, n) for c, n in rows
-            if user.covers(c) or any(a.startswith(c + ".") for a in user.areas)]
-
-
-def _kelurahan_options(user: User, kecamatan: str | None) -> list[tuple[str, str]]:
-    if not kecamatan:
-        return []
-    stmt = (select(Area.code, Area.name)
-            .where(Area.level == "kelurahan", Area.parent_code == kecamatan).order_by(Area.code))
-    return [(c, n) for c, n in db.session.execute(stmt) if user.covers(c)]
 
 
 def _area_name(code: str | None) -> str | None:
@@ -306,8 +291,8 @@ def assignments():
         if not g.user.covers(args["kelurahan"]):
             raise ServiceError(404, "outside")
         args["kecamatan"] = args["kelurahan"][:8]
-    kecamatan_options = _kecamatan_options(g.user)
-    if args["kecamatan"] and args["kecamatan"] not in dict(kecamatan_options):
+    kecamatan_choices = kecamatan_options(g.user)
+    if args["kecamatan"] and args["kecamatan"] not in dict(kecamatan_choices):
         raise ServiceError(404, "outside")
     enumerators, load, families, more = [], {}, [], False
     if rnd is not None and args["kelurahan"]:
@@ -324,8 +309,8 @@ def assignments():
         load = _load(rnd.id, enumerators)
     return render_template(
         "pages/assignments.html", user=g.user, args=args, dropped=dropped, rnd=rnd,
-        open_rounds=open_rounds, kecamatan_options=kecamatan_options,
-        kelurahan_options=_kelurahan_options(g.user, args["kecamatan"]),
+        open_rounds=open_rounds, kecamatan_options=kecamatan_choices,
+        kelurahan_options=kelurahan_options(g.user, args["kecamatan"]),
         kelurahan_name=_area_name(args["kelurahan"]), enumerators=enumerators, load=load,
         families=families, more=more, limit=FAMILIES_SHOWN)
 
@@ -450,8 +435,8 @@ def exports():
     rounds = db.session.scalars(select(Round).order_by(Round.starts_on.desc(),
                                                        Round.id.desc())).all()
     return render_template("pages/exports.html", user=g.user, args=args, dropped=dropped,
-                           rounds=rounds, kecamatan_options=_kecamatan_options(g.user),
-                           kelurahan_options=_kelurahan_options(g.user, args["kecamatan"]))
+                           rounds=rounds, kecamatan_options=kecamatan_options(g.user),
+                           kelurahan_options=kelurahan_options(g.user, args["kecamatan"]))
 
 
 @bp.get("/ekspor/changes.csv")
