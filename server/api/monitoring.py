@@ -14,7 +14,7 @@ from server.auth import login_required
 from server.extensions import db
 from server.schemas import Id
 from server.services import monitoring as service
-from server.services.exports import _stream
+from server.services.exports import csv_stream
 from server.services.progress import LEVELS
 
 blp = Blueprint("monitoring", __name__, url_prefix="/api/v1",
@@ -163,7 +163,7 @@ class MonitoringCsv(MethodView):
     def get(self, query):
         """The figures of ``getMonitoring`` as CSV (without the weekly series)."""
         data = _figures(query)
-        response = Response(_stream(list(service.CSV_COLUMNS), service.csv_rows(data)),
+        response = Response(csv_stream(list(service.CSV_COLUMNS), service.csv_rows(data)),
                             mimetype="text/csv")
         response.headers["Content-Disposition"] = 'attachment; filename="monitoring.csv"'
         response.headers["Cache-Control"] = "no-store"

@@ -53,7 +53,7 @@ def _writer() -> tuple[io.StringIO, csv.writer]:
     return buf, csv.writer(buf, lineterminator="\r\n")
 
 
-def _stream(header: list[str], rows: Iterator[list]) -> Iterator[str]:
+def csv_stream(header: list[str], rows: Iterator[list]) -> Iterator[str]:
     buf, writer = _writer()
     writer.writerow(header)
     n = 0
@@ -106,7 +106,7 @@ def changes_csv(session: Session, user: User, since: dt.datetime | None = None,
         for hid, kel, path, old, new, version, source, visit, who, at, note in result:
             yield [hid, kel[:8], kel, path, old, new, version, source, visit, who, at, note]
 
-    return _stream(CHANGES_HEADER, rows())
+    return csv_stream(CHANGES_HEADER, rows())
 
 
 def outcomes_csv(session: Session, user: User, kecamatan: str | None = None,
@@ -150,4 +150,4 @@ def outcomes_csv(session: Session, user: User, kecamatan: str | None = None,
             yield [uuid, hid, kel[:8], kel, rnd, who, status, started, ended, received,
                    reviewer_name, reviewed_at, hard or 0, soft or 0, info or 0, open_ or 0]
 
-    return _stream(OUTCOMES_HEADER, rows())
+    return csv_stream(OUTCOMES_HEADER, rows())

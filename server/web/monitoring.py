@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from server.extensions import db
 from server.services import monitoring as service
-from server.services.exports import _stream
+from server.services.exports import csv_stream
 from server.svg import _num, _rings, _simplified
 from server.web import auth
 from server.web.views import _load_args, bp, default_round
@@ -290,7 +290,7 @@ def monitoring_csv():
     args, _ = _load_args(MonitoringArgs(), request.args)
     data = _table(args, _round_id(args))
     stamp = dt.date.today().isoformat()
-    response = Response(_stream(list(service.CSV_COLUMNS), service.csv_rows(data)),
+    response = Response(csv_stream(list(service.CSV_COLUMNS), service.csv_rows(data)),
                         mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="pemantauan-{stamp}.csv"'
     response.headers["Cache-Control"] = "no-store"
