@@ -8,10 +8,9 @@ the pages' Content-Security-Policy does not govern, so the pages are checked as 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
+from tests.pages.conftest import skip_or_fail
 
 AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 SERIOUS = ("serious", "critical")
@@ -25,12 +24,7 @@ def axe_missing() -> str | None:
 
 def require_axe() -> None:
     """Skip without axe-core, or fail when CI=true."""
-    reason = axe_missing()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"accessibility checks cannot run with CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
+    skip_or_fail("accessibility checks", axe_missing())
 
 
 def violations(page) -> list[str]:

@@ -38,15 +38,18 @@ def chromium_missing() -> str | None:
     return None
 
 
-def pytest_runtest_setup(item):
-    if item.get_closest_marker("browser") is None:
-        return
-    reason = chromium_missing()
+def skip_or_fail(what: str, reason: str | None) -> None:
+    """Skip a test whose tool is missing; with CI=true, fail it instead."""
     if reason is None:
         return
     if os.environ.get("CI") == "true":
-        pytest.fail(f"browser test cannot run with CI=true: {reason}", pytrace=False)
+        pytest.fail(f"{what} cannot run with CI=true: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("browser") is not None:
+        skip_or_fail("browser test", chromium_missing())
 
 
 def csrf_token(html: str) -> str:

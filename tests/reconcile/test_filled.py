@@ -19,16 +19,20 @@ OPTIONAL_FAMILY = {"aset": ("lahan", "rumah_lain"), "rumah": ("njop_di_atas_1m",
 OPTIONAL_MEMBER = ("disabilitas", "penyakit_kronis")
 
 
-def sparse_record() -> dict:
-    """The fixture family as an extract without its optional fields (blank in the record)."""
-    rec = family()
+def without_optional(rec: dict) -> dict:
+    """An extract's family record with its optional fields taken out (in place)."""
     for group, keys in OPTIONAL_FAMILY.items():
         for key in keys:
             del rec[group][key]
     for m in rec["anggota"]:
         for key in OPTIONAL_MEMBER:
             del m[key]
-    return normalize_family(rec)
+    return rec
+
+
+def sparse_record() -> dict:
+    """The fixture family as an extract without its optional fields (blank in the record)."""
+    return normalize_family(without_optional(family()))
 
 
 def clean_visit(record: dict) -> dict:

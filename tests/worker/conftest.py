@@ -29,17 +29,26 @@ def _renumber(rec: dict, digit: str) -> dict:
     return rec
 
 
-@pytest.fixture
-def extract(tmp_path):
+def worker_families() -> list[dict]:
+    """The worker tests' three families: two kelurahan of 31.73.01, one of 31.72.01, each
+    located inside its kelurahan and with NIKs of its own."""
     rows = []
     for hid, code, digit in (("KLG-A1", "31.73.01.1001", "5"), ("KLG-A2", "31.73.01.1002", "6"),
                              ("KLG-B1", "31.72.01.1001", "7")):
         lat, lon = _inside(code)
         rows.append(_renumber(family(id_keluarga=hid, kode_kelurahan=code, lat=lat, lon=lon),
                               digit))
-    path = tmp_path / "extract.jsonl"
+    return rows
+
+
+def write_extract(path, rows: list[dict]):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path
+
+
+@pytest.fixture
+def extract(tmp_path):
+    return write_extract(tmp_path / "extract.jsonl", worker_families())
 
 
 @pytest.fixture

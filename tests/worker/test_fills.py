@@ -2,7 +2,6 @@
 no ``field_mismatch``, applied when the visit is verified or approved, listed by the visit's
 API and page; a path in ``REVIEW_FILLS`` is still reviewed."""
 
-import json
 
 import pytest
 from sqlalchemy import select
@@ -11,31 +10,15 @@ from config import from_environment
 from sync.models import Conflict, VerifiedRecord, Visit
 from sync.reconcile import Config
 from tests.pages.conftest import Web
-from tests.reconcile.conftest import family
-from tests.worker.conftest import _inside, _renumber
-
-OPTIONAL_FAMILY = {"aset": ("lahan", "rumah_lain"), "rumah": ("njop_di_atas_1m",)}
-OPTIONAL_MEMBER = ("disabilitas", "penyakit_kronis")
+from tests.reconcile.test_filled import OPTIONAL_FAMILY, OPTIONAL_MEMBER, without_optional
+from tests.worker.conftest import worker_families, write_extract
 
 
 @pytest.fixture
 def extract(tmp_path):
     """The worker's three families, each without the optional fields above."""
-    rows = []
-    for hid, code, digit in (("KLG-A1", "31.73.01.1001", "5"), ("KLG-A2", "31.73.01.1002", "6"),
-                             ("KLG-B1", "31.72.01.1001", "7")):
-        lat, lon = _inside(code)
-        rec = _renumber(family(id_keluarga=hid, kode_kelurahan=code, lat=lat, lon=lon), digit)
-        for group, keys in OPTIONAL_FAMILY.items():
-            for key in keys:
-                del rec[group][key]
-        for m in rec["anggota"]:
-            for key in OPTIONAL_MEMBER:
-                del m[key]
-        rows.append(rec)
-    path = tmp_path / "extract.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return path
+    return write_extract(tmp_path / "extract.jsonl",
+                         [without_optional(rec) for rec in worker_families()])
 
 
 def record(db) -> VerifiedRecord:
