@@ -5,7 +5,7 @@ from sync.models.assignment import Assignment, Round
 from sync.models.conflict import Conflict
 from sync.models.feed import FeedEntry, FeedState
 from sync.models.form import FormVersion
-from sync.models.progress import ProgressCount
+from sync.models.progress import EnumeratorLoad, ProgressCount
 from sync.models.registry import (
     Anggota,
     Import,
@@ -23,5 +23,5 @@ __all__ = [
     "Area", "Assignment", "Conflict", "Round", "FeedEntry", "FeedState", "FormVersion",
     "Anggota", "Import", "Keluarga", "KeluargaVersion", "SharedNik", "VerifiedChange",
     "VerifiedRecord", "VerifiedVersion", "ReviewDecision", "Photo", "SyncBatch", "Visit",
-    "VisitPhoto", "ProgressCount",
+    "VisitPhoto", "ProgressCount", "EnumeratorLoad",
 ]

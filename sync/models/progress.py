@@ -23,3 +23,20 @@ class ProgressCount(Base):
     kelurahan: Mapped[str] = mapped_column(String(13), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EnumeratorLoad(Base):
+    """Assignments per round, enumerator and metric, kept by database triggers (migration 0013).
+
+    Metrics: ``assigned`` (every assignment) and one per status (``pending``, ``visited``,
+    ``returned``, ``done``, ``closed``). The triggers on ``assignments`` move the counts when a
+    row is inserted, deleted (also by the cascades from ``rounds`` and ``keluarga``) or changes
+    status, enumerator or round; ``sync.progress.recount_load`` counts the same from the table.
+    """
+
+    __tablename__ = "enumerator_load"
+
+    round_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    enumerator_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
