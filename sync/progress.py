@@ -1,8 +1,9 @@
 """Progress counters: reading them, recounting them from scratch, and escalating old conflicts.
 
-The counters (``progress_counts``) are written only by the triggers of migration 0008; this
-module reads them. ``recount`` computes the same numbers with GROUP BY queries over the source
-tables: the tests compare both, and an operator can compare them on a live database
+The counters (``progress_counts``, and ``enumerator_load`` per round and enumerator) are written
+only by the triggers of migrations 0008 and 0013; this module reads them. ``recount`` and
+``recount_load`` compute the same numbers with GROUP BY queries over the source tables: the
+tests compare both, and an operator can compare them on a live database
 (``flask --app server progress check``).
 """
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from sync.db import utcnow
 from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
-from sync.models.progress import ProgressCount
+from sync.models.progress import EnumeratorLoad, ProgressCount
 from sync.models.registry import Keluarga
 
 OPEN_PREFIX = "conflicts_open:"
@@ -96,11 +97,63 @@ def recount(session: Session, round_id: int | None) -> dict[str, dict[str, int]]
     return _per_kelurahan(recount_all(session), round_id)
 
 
+def enumerator_load(session: Session, round_id: int,
+                    enumerator_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Each enumerator's assignments in the round, from the counters (migration 0013).
+
+    {enumerator_id: {"assigned": n, "pending": n, ...}}; an enumerator without assignments in
+    the round gets an empty dict. The same numbers as ``GROUP BY enumerator_id, status`` over
+    the round's assignments (``recount_load``), read from a few rows per enumerator.
+    """
+    out: dict[int, dict[str, int]] = {i: {} for i in enumerator_ids}
+    if not enumerator_ids:
+        return out
+    for user_id, metric, n in session.execute(
+            select(EnumeratorLoad.enumerator_id, EnumeratorLoad.metric, EnumeratorLoad.n)
+            .where(EnumeratorLoad.round_id == round_id,
+                   EnumeratorLoad.enumerator_id.in_(enumerator_ids), EnumeratorLoad.n != 0)):
+        out[user_id][metric] = int(n)
+    return out
+
+
+LoadCounts = dict[tuple[int, int, str], int]
+
+
+def load_counters(session: Session) -> LoadCounts:
+    """Every non-zero ``enumerator_load`` row: (round_id, enumerator_id, metric) -> n."""
+    rows = session.execute(select(EnumeratorLoad.round_id, EnumeratorLoad.enumerator_id,
+                                  EnumeratorLoad.metric, EnumeratorLoad.n)
+                           .where(EnumeratorLoad.n != 0))
+    return {(r, e, m): n for r, e, m, n in rows}
+
+
+def recount_load(session: Session) -> LoadCounts:
+    """What ``enumerator_load`` should hold, counted from the assignments with GROUP BY."""
+    out: LoadCounts = {}
+    for r, e, status, n in session.execute(
+            select(Assignment.round_id, Assignment.enumerator_id, Assignment.status,
+                   func.count())
+            .group_by(Assignment.round_id, Assignment.enumerator_id, Assignment.status)):
+        out[(r, e, "assigned")] = out.get((r, e, "assigned"), 0) + n
+        out[(r, e, status)] = n
+    return out
+
+
 def differences(session: Session) -> dict[tuple[int, str, str], tuple[int, int]]:
-    """Counter rows that disagree with a recount: key -> (counter, recount)."""
+    """Counter rows that disagree with a recount: key -> (counter, recount).
+
+    Both counter tables: a ``progress_counts`` key is (round, kelurahan, metric); an
+    ``enumerator_load`` key is (round, ``"enumerator <id>"``, metric).
+    """
     have, want = counters(session), recount_all(session)
-    return {k: (have.get(k, 0), want.get(k, 0)) for k in set(have) | set(want)
-            if have.get(k, 0) != want.get(k, 0)}
+    out = {k: (have.get(k, 0), want.get(k, 0)) for k in set(have) | set(want)
+           if have.get(k, 0) != want.get(k, 0)}
+    have_load, want_load = load_counters(session), recount_load(session)
+    for r, e, m in set(have_load) | set(want_load):
+        pair = (have_load.get((r, e, m), 0), want_load.get((r, e, m), 0))
+        if pair[0] != pair[1]:
+            out[(r, f"enumerator {e}", m)] = pair
+    return out
 
 
 def escalate(session: Session, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:

@@ -28,6 +28,7 @@ from server.models import User
 from server.services import ServiceError
 from server.web import auth
 from server.web.views import bp, kecamatan_options, kelurahan_options
+from sync import progress
 from sync.db import write_transaction
 from sync.models import Area, Assignment, Round
 from sync.models.registry import Anggota, Keluarga
@@ -227,20 +228,14 @@ def _enumerators(kelurahan: str) -> list[User]:
 
 
 def _load(round_id: int, users: list[User]) -> dict[int, dict[str, int]]:
-    """Each enumerator's assignments in the round: assigned (all) and by status."""
-    out = {u.id: {"assigned": 0, "pending": 0, "visited": 0, "returned": 0, "done": 0}
-           for u in users}
-    if not users:
-        return out
-    for user_id, status, n in db.session.execute(
-            select(Assignment.enumerator_id, Assignment.status, func.count())
-            .where(Assignment.round_id == round_id,
-                   Assignment.enumerator_id.in_([u.id for u in users]))
-            .group_by(Assignment.enumerator_id, Assignment.status)):
-        row = out[user_id]
-        row["assigned"] += n
-        row[status] = row.get(status, 0) + n
-    return out
+    """Each enumerator's assignments in the round: assigned (all) and by status.
+
+    Read from the counters kept by the triggers of migration 0013 (a few rows per enumerator),
+    not counted from the assignments (300,000 rows for one enumerator in the benchmark).
+    """
+    counted = progress.enumerator_load(db.session, round_id, [u.id for u in users])
+    return {u.id: {"assigned": 0, "pending": 0, "visited": 0, "returned": 0, "done": 0,
+                   **counted[u.id]} for u in users}
 
 
 def _families(round_id: int, kelurahan: str, rw: str | None, rt: str | None):
