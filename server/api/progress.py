@@ -90,7 +90,8 @@ class EscalatedPageSchema(Schema):
 
 @blp.route("")
 class Progress(MethodView):
-    @login_required("supervisor", "admin", "pemantau")
+    # Not a pemantau: these counts are unsuppressed; a pemantau reads /api/v1/monitoring.
+    @login_required("supervisor", "admin")
     @blp.doc(operationId="getProgress")
     @errors({404: ["not_found"]})
     @blp.arguments(ProgressQuerySchema, location="query")

@@ -94,9 +94,9 @@ def areas_at(session: Session, user: User, level: str, parent: str | None, *,
 def progress(session: Session, user: User, level: str = "kecamatan", parent: str | None = None,
              round_id: int | None = None, *, priority: bool = False) -> dict:
     """Counters per area of ``level`` (under ``parent`` for kelurahan), for one round."""
-    if user.role not in ("supervisor", "admin", "pemantau"):
-        raise ServiceError(403, "Only supervisors, admins and monitors see progress.",
-                           code="forbidden")
+    # A pemantau sees only the monitoring view's suppressed aggregates, never these counts.
+    if user.role not in ("supervisor", "admin"):
+        raise ServiceError(403, "Only supervisors and admins see progress.", code="forbidden")
     rnd = chosen_round(session, round_id)
     areas = areas_at(session, user, level, parent, priority=priority)
     rows = {code: {"code": code, "name": name,
