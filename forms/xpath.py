@@ -782,7 +782,8 @@ def _op_reduce(t: _Translator, args: list, env: _Env, rule: Any) -> _X:
     if x.kind != "field" or x.info.category != "num":
         raise t.fail("only a sum of a number question is translated", rule)
     # parseFloat(null) is NaN in JavaScript; sum() of a blank node is NaN too
-    return _X("num", f"sum({base.xp}/{x.xp})")
+    # (and sum() of no node is not 0 in every engine: ODK Web Forms gives NaN)
+    return _X("num", f"if(count({base.xp}) = 0, 0, sum({base.xp}/{x.xp}))")
 
 
 def _op_iter(op: str):
@@ -794,7 +795,11 @@ def _op_iter(op: str):
         if op == "some":
             return _X("bool", f"count({base.xp}[{pred}]) > 0")
         if op == "none":
-            return _X("bool", f"count({base.xp}[{pred}]) = 0")
+            none = f"count({base.xp}[{pred}]) = 0"
+            if t.op_of(args[0]) is None or t.op_of(args[0])[0] != "filter":
+                # json-logic-js throws on a blank list (null.length): the rule is then false
+                none = f"(count({base.xp}) > 0 and {none})"
+            return _X("bool", none)
         return _X("bool", f"(count({base.xp}) > 0 and count({base.xp}[not({pred})]) = 0)")
 
     return handler

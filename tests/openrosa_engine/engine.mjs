@@ -6,7 +6,8 @@
 // Requests:
 //   {"op": "load", "form": NAME, "xform": XML, "attachments": {"households.csv": TEXT, ...}}
 //   {"op": "run", "form": NAME, "today": "YYYY-MM-DD", "steps": [STEP...], "payload": bool}
-//     STEP: {"set": REF, "value": TEXT|null}  answer a question (selects: codes, space-separated)
+//     STEP: {"set": REF, "value": TEXT|null}  answer a question (selects: codes, space-separated;
+//                                             photos: the file name, bytes in "base64")
 //           {"count": REF, "n": N}            make an uncontrolled repeat hold N entries
 //   answers {"ok": true, "nodes": [{ref, type, value, relevant, valid}], "payload": {...}}
 //   with every node of the instance after the steps; "payload" (when asked) is
@@ -104,6 +105,10 @@ function step(root, s) {
     } else {
       node.selectValues(s.value === null ? [] : s.value.split(' '));
     }
+  } else if (node.nodeType === 'upload') {
+    // a photo: a File named as Collect names it (bytes from "base64", else a placeholder)
+    const bytes = s.base64 ? Buffer.from(s.base64, 'base64') : Buffer.from(s.value ?? '');
+    node.setValue(s.value === null ? null : new File([bytes], s.value, { type: 'image/jpeg' }));
   } else {
     node.setValue(s.value === null ? '' : s.value);
   }
