@@ -76,9 +76,14 @@ class XFormError(ValueError):
     """The definition cannot be turned into an XForm (a rule without XPath, ...)."""
 
 
-def column_name(prefill_path: str) -> str:
-    """The CSV column of a prefill path: ``rumah.lantai`` is ``rumah__lantai``."""
-    return prefill_path.replace(".", "__")
+def column_name(path: tuple[str, ...] | str) -> str:
+    """The CSV column of a question's answer path: ``rumah.lantai`` is ``rumah__lantai``.
+
+    In households.csv the path is from the form's root; in members.csv from the entry.
+    """
+    if isinstance(path, str):
+        path = tuple(path.split("."))
+    return "__".join(path)
 
 
 def csv_value(value: Any) -> str:
@@ -125,6 +130,7 @@ class _Builder:
         self.rows: list[dict] = []
         self.attached: dict[tuple, list] = {}
         self.relevance: list[str] = []  # relevance of the enclosing groups and repeats
+        self.prefilled_repeat: tuple | None = None
         self.has_prefill = self._any_prefill(definition["fields"])
 
     @staticmethod
@@ -365,13 +371,19 @@ class _Builder:
 
     def prefill(self, f: dict, path: tuple, row: dict) -> None:
         repeats = self.scope.repeats_around(path)
-        column = column_name(f["prefill"])
         if not repeats:
+            column = column_name(path)
             row["calculation"] = (
                 "instance('households')/root/item[name = ${" + FAMILY + "}]/" + column
             )
             row["trigger"] = "${" + FAMILY + "}"
             return
+        if len(repeats) > 1 or self.prefilled_repeat not in (None, repeats[0]):
+            raise XFormError(
+                f"{'.'.join(path)}: only one prefilled repeat, not nested, fits members.csv"
+            )
+        self.prefilled_repeat = repeats[0]
+        column = column_name(path[len(repeats[0]) :])
         # inside the members repeat: the row of this entry's position (odk-new-repeat)
         member = (
             "instance('members')/root/item[household = ${" + FAMILY + "}]"
@@ -669,3 +681,101 @@ def submission_to_visit(definition: dict, xml: bytes | str) -> tuple[dict, list[
         "photos": photos,
     }
     return visit, problems
+
+
+# ---------------------------------------------------------------------------
+# Per-enumerator prefill: households.csv and members.csv
+# ---------------------------------------------------------------------------
+
+
+def _prefill_fields(fields: list, prefix: tuple, out: list) -> None:
+    for f in fields:
+        path = prefix + (f["name"],)
+        if f["type"] == "group":
+            _prefill_fields(f["fields"], path, out)
+        elif f["type"] == "repeat":
+            if "prefill" in f:
+                out.append((path, f))
+            _prefill_fields(f["fields"], path, out)
+        elif "prefill" in f:
+            out.append((path, f))
+
+
+def prefill_columns(definition: dict) -> tuple[list[str], list[str], tuple | None]:
+    """The columns of households.csv and members.csv, and the prefilled repeat's path."""
+    found: list = []
+    _prefill_fields(definition["fields"], (), found)
+    scope = FormScope(definition, ROOT)
+    households = list(HOUSEHOLD_COLUMNS)
+    members = list(MEMBER_COLUMNS)
+    repeat = None
+    for path, f in found:
+        if f["type"] == "repeat":
+            repeat = path
+            continue
+        around = scope.repeats_around(path)
+        if around:
+            members.append(column_name(path[len(around[0]) :]))
+        else:
+            households.append(column_name(path))
+    return households, members, repeat
+
+
+def _at(values: Any, path: tuple) -> Any:
+    for name in path:
+        if not isinstance(values, dict):
+            return None
+        values = values.get(name)
+    return values
+
+
+def _csv(columns: list[str], rows: list[dict]) -> bytes:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow([csv_value(r.get(c)) for c in columns])
+    return buf.getvalue().encode("utf-8")
+
+
+def prefill_csvs(form: Any, families: list[dict]) -> tuple[bytes, bytes]:
+    """``(households.csv, members.csv)`` bytes for one enumerator's families.
+
+    ``form``: a ``forms.Form`` (or a definition). Each family is ``{"household_id", "label",
+    "base_version", "visited", "revisit", "revisit_note", "record"}`` where ``record`` is the
+    verified record the answers are prefilled from (``forms.prefill``: values that would not
+    pass their question's checks are left blank). Rows keep the order given; the bytes depend
+    only on the input, so their md5 is a stable manifest hash.
+    """
+    from forms.engine import Form, load_form
+    from forms.prefill import prefill
+
+    if not isinstance(form, Form):
+        form = load_form(form)
+    hh_cols, mem_cols, repeat = prefill_columns(form.definition)
+    households: list[dict] = []
+    members: list[dict] = []
+    for fam in families:
+        answers = prefill(form, fam.get("record") or {})
+        hid = str(fam["household_id"])
+        row = {
+            "name": hid,
+            "label": fam.get("label") or hid,
+            "base_version": fam.get("base_version"),
+            "visited": bool(fam.get("visited")),
+            "revisit": bool(fam.get("revisit")),
+            "revisit_note": fam.get("revisit_note"),
+        }
+        for col in hh_cols[len(HOUSEHOLD_COLUMNS) :]:
+            row[col] = _at(answers, tuple(col.split("__")))
+        households.append(row)
+        if repeat is not None:
+            for pos, entry in enumerate(_at(answers, repeat) or [], start=1):
+                mrow = {"name": f"{hid}-{pos}", "household": hid, "pos": pos}
+                for col in mem_cols[len(MEMBER_COLUMNS) :]:
+                    mrow[col] = _at(entry, tuple(col.split("__")))
+                members.append(mrow)
+    return _csv(hh_cols, households), _csv(mem_cols, members)
