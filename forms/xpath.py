@@ -46,6 +46,7 @@ __all__ = [
     "XPathError",
     "age_xpath",
     "literal",
+    "to_jsonlogic",
     "to_xpath",
     "yes_no",
 ]
@@ -277,7 +278,8 @@ class _Translator:
                 names = args[0] if len(args) == 1 and isinstance(args[0], list) else args
                 if not names:
                     return "false()"
-                return "(" + " or ".join(_blank(self.var(n, env)) for n in names) + ")"
+                blanks = [_blank(self.var(n, env)) for n in names]
+                return "(" + " or ".join(blanks) + ")" if len(blanks) > 1 else blanks[0]
             if op == "missing_some":
                 if len(args) != 2 or type(args[0]) is not int or not isinstance(args[1], list):
                     raise self.fail("missing_some needs [count, [names]]", rule)
@@ -876,3 +878,564 @@ def to_xpath(
                 value = "."
         value_x = _X("nodes" if info.type == "repeat" else "field", value, info=info)
     return t.truth(rule, _Env(at_t, ctx, value=value_x))
+
+
+# ---------------------------------------------------------------------------
+# The reverse: XPath (the subset to_xpath writes) -> JsonLogic, for XLSForm import
+# ---------------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)|(?P<str>'[^']*'|\"[^\"]*\")|(?P<ref>\$\{[a-z_][a-z0-9_]*\})"
+    r"|(?P<op><=|>=|!=|=|<|>|\(|\)|\[|\]|,|\+|-|\*|//|/|\.\.|\.|\|)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*(?:\(\))?|[A-Za-z_][A-Za-z0-9_\-]*))"
+)
+_BINARY = [("or",), ("and",), ("=", "!="), ("<", "<=", ">", ">="), ("+", "-"), ("*", "div", "mod")]
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if m is None or m.end() == pos:
+            raise XPathError(f"cannot read the XPath {text!r} at {text[pos : pos + 20]!r}")
+        pos = m.end()
+        kind = m.lastgroup
+        value = m.group(kind)
+        if kind == "name" and value.endswith("()"):
+            out += [("name", value[:-2]), ("op", "("), ("op", ")")]
+        else:
+            out.append((kind, value))
+    return out
+
+
+class _Parser:
+    """A small XPath 1.0 parser: ``(kind, ...)`` tuples for the operators to_xpath writes."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.toks = _tokens(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None or (value is not None and tok[1] != value):
+            raise XPathError(f"cannot read the XPath {self.text!r}: expected {value or 'more'}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> tuple:
+        node = self.binary(0)
+        if self.peek() is not None:
+            raise XPathError(f"cannot read the XPath {self.text!r}: unexpected {self.peek()[1]!r}")
+        return node
+
+    def binary(self, level: int) -> tuple:
+        if level == len(_BINARY):
+            return self.unary()
+        left = self.binary(level + 1)
+        while (
+            (tok := self.peek()) is not None
+            and tok[1] in _BINARY[level]
+            and (tok[0] == "op" or tok[1] in ("or", "and", "div", "mod"))
+        ):
+            self.take()
+            right = self.binary(level + 1)
+            left = ("bin", tok[1], left, right)
+        return left
+
+    def unary(self) -> tuple:
+        tok = self.peek()
+        if tok == ("op", "-"):
+            self.take()
+            return ("neg", self.unary())
+        return self.primary()
+
+    def primary(self) -> tuple:
+        kind, value = self.take()
+        if kind == "num":
+            return ("lit", float(value) if "." in value else int(value))
+        if kind == "str":
+            return ("lit", value[1:-1])
+        if kind == "ref":
+            return self.steps(("ref", value[2:-1]))
+        if (kind, value) == ("op", "("):
+            inner = self.binary(0)
+            self.take(")")
+            return ("paren", inner)
+        if kind == "name" and self.peek() == ("op", "("):
+            self.take("(")
+            args = []
+            if self.peek() != ("op", ")"):
+                args.append(self.binary(0))
+                while self.peek() == ("op", ","):
+                    self.take()
+                    args.append(self.binary(0))
+            self.take(")")
+            return self.steps(("call", value, args))
+        if kind == "op" and value in ("/", ".", ".."):
+            self.i -= 1
+            return self.path()
+        if kind == "name":
+            self.i -= 1
+            return self.path()
+        raise XPathError(f"cannot read the XPath {self.text!r} at {value!r}")
+
+    def path(self) -> tuple:
+        steps: list = []
+        absolute = False
+        if self.peek() == ("op", "/"):
+            self.take()
+            absolute = True
+        while True:
+            kind, value = self.take()
+            if kind not in ("name", "op") or (kind == "op" and value not in (".", "..")):
+                raise XPathError(f"cannot read the XPath {self.text!r} at {value!r}")
+            steps.append(value)
+            if self.peek() == ("op", "["):
+                self.take()
+                pred = self.binary(0)
+                self.take("]")
+                steps.append(("pred", pred))
+            if self.peek() != ("op", "/"):
+                break
+            self.take()
+        return ("path", absolute, steps)
+
+    def steps(self, base: tuple) -> tuple:
+        while self.peek() == ("op", "["):
+            self.take()
+            pred = self.binary(0)
+            self.take("]")
+            base = ("filtered", base, pred)
+        if self.peek() == ("op", "/"):
+            self.take()
+            rest = self.path()
+            return ("join", base, rest)
+        return base
+
+
+class _Reverse:
+    def __init__(self, scope: FormScope, text: str, at: tuple, constraint: bool):
+        self.scope = scope
+        self.text = text
+        self.at = at
+        self.constraint = constraint
+
+    def fail(self, why: str) -> XPathError:
+        return XPathError(f"cannot translate the XPath {self.text!r} to JsonLogic: {why}")
+
+    # -- references -------------------------------------------------------
+
+    def ref(self, node: tuple, element: FieldInfo | None = None) -> tuple[str, FieldInfo | None]:
+        """``(var path, field)`` of a path expression."""
+        if node[0] == "ref":
+            found = self._by_name(node[1])
+            return self._var_of(found.path), found
+        if node[0] != "path":
+            raise self.fail("a reference was expected")
+        _, absolute, steps = node
+        if any(isinstance(s, tuple) for s in steps):
+            raise self.fail("a predicate inside a path")
+        if element is not None:
+            info = element
+            for name in steps:
+                info = info.children.get(name) if isinstance(name, str) else None
+                if info is None:
+                    raise self.fail(f"no question {'/'.join(steps)} in the repeat's entries")
+            return ".".join(steps), info
+        if absolute:
+            if not steps or steps[0] != self.scope.root:
+                raise self.fail(f"an absolute path outside /{self.scope.root}")
+            path = tuple(steps[1:])
+        else:
+            if steps == ["."]:
+                if not self.constraint:
+                    raise self.fail("'.' outside a constraint")
+                return "value", self.scope.find(self.at)
+            path = self.at
+            for s in steps:
+                if s == "..":
+                    path = path[:-1]
+                elif s != ".":
+                    path = path + (s,)
+        return self._var_of(path), self.scope.find(path)
+
+    def _by_name(self, name: str) -> FieldInfo:
+        found: list[FieldInfo] = []
+
+        def walk(children: dict) -> None:
+            for f in children.values():
+                if f.name == name:
+                    found.append(f)
+                walk(f.children)
+
+        walk(self.scope.fields)
+        if len(found) != 1:
+            raise self.fail(f"${{{name}}} names {len(found)} questions")
+        return found[0]
+
+    def _var_of(self, path: tuple) -> str:
+        repeats = self.scope.repeats_around(self.at)
+        for depth, rep in enumerate(repeats[:2]):
+            if path[: len(rep)] == rep and len(path) > len(rep):
+                head = "_item" if depth == 0 else "_parent"
+                return ".".join((head,) + path[len(rep) :])
+        return ".".join(path)
+
+    # -- expressions ------------------------------------------------------
+
+    def truth(self, node: tuple, element: FieldInfo | None = None) -> Any:
+        while node[0] == "paren":
+            node = node[1]
+        kind = node[0]
+        if kind == "bin" and node[1] in ("and", "or"):
+            operands: list = []
+
+            def chain(n: tuple) -> None:
+                if n[0] == "bin" and n[1] == node[1]:
+                    chain(n[2])
+                    chain(n[3])
+                else:
+                    operands.append(n)
+
+            chain(node)
+            return self._combine(node[1], [self.truth(o, element) for o in operands])
+        if kind == "call" and node[1] == "not" and len(node[2]) == 1:
+            inner = self.truth(node[2][0], element)
+            if isinstance(inner, dict) and list(inner) == ["==="]:
+                return {"!==": inner["==="]}
+            if isinstance(inner, dict) and list(inner) == ["!!"]:
+                return {"!": inner["!!"]}
+            return {"!": inner}
+        if kind == "call" and node[1] in ("true", "false") and not node[2]:
+            return node[1] == "true"
+        if kind == "call" and node[1] == "if" and len(node[2]) == 3:
+            return {"if": [self.truth(a, element) for a in node[2]]}
+        if kind == "call" and node[1] == "selected" and len(node[2]) == 2:
+            var, info = self.ref(node[2][0], element)
+            code = node[2][1]
+            if code[0] != "lit":
+                raise self.fail("selected() of a computed code")
+            value = int(code[1]) if info.choice_kind == "int" else code[1]
+            return {"in": [value, {"var": var}]}
+        if kind == "call" and node[1] == "contains" and len(node[2]) == 2:
+            hay, needle = node[2]
+            if hay[0] == "lit":
+                return {"in": [self.value(needle, element), hay[1]]}
+            return {"in": [self.value(needle, element), self.value(hay, element)]}
+        if kind == "bin" and node[1] in ("=", "!=", "<", "<=", ">", ">="):
+            return self.compare(node, element)
+        raise self.fail(f"no JsonLogic for {self._show(node)}")
+
+    def _combine(self, op: str, parts: list) -> Any:
+        # the guards to_xpath writes around a truthy number or an 'in' on text
+        if op == "and" and len(parts) == 2:
+            a, b = parts
+            missing = a.get("!", {}).get("missing") if isinstance(a, dict) else None
+            if isinstance(missing, list) and len(missing) == 1:
+                if b == {"!==": [{"var": missing[0]}, 0]}:
+                    return {"var": missing[0]}
+            if isinstance(a, dict) and list(a) == ["!!"]:
+                if isinstance(b, dict) and list(b) == ["in"] and b["in"][0] == a["!!"]:
+                    return b
+        if op == "or" and len(parts) == 2 and isinstance(parts[0], dict):
+            a, b = parts
+            if list(a) == ["==="] and b == {
+                "and": [
+                    {"missing": [x["var"]]} for x in a["==="] if isinstance(x, dict) and "var" in x
+                ]
+            }:
+                return a
+        if (
+            op == "or"
+            and all(
+                isinstance(p, dict)
+                and list(p) == ["==="]
+                and p["==="][0] == parts[0]["==="][0]
+                and not isinstance(p["==="][1], (dict, list, bool))
+                for p in parts
+            )
+            and len(parts) > 1
+        ):
+            return {"in": [parts[0]["==="][0], [p["==="][1] for p in parts]]}
+        if (
+            op == "and"
+            and len(parts) == 2
+            and all(isinstance(p, dict) and list(p)[0] in ("<", "<=") for p in parts)
+        ):
+            (o1, (a, b)), (o2, (c, d)) = (next(iter(p.items())) for p in parts)
+            if o1 == o2 and b == c:
+                return {o1: [a, b, d]}
+        if op == "and" and len(parts) == 2:
+            iters = self._iterators(parts)
+            if iters is not None:
+                return iters
+        return {op: parts}
+
+    def _iterators(self, parts: list) -> Any:
+        a, b = parts
+        if not (isinstance(a, dict) and list(a) == [">"] and a[">"][1] == 0):
+            return None
+        count = a[">"][0]
+        if not (isinstance(count, dict) and list(count) == ["var"]):
+            return None
+        if not (isinstance(b, dict) and list(b) == ["==="] and b["==="][1] == 0):
+            return None
+        red = b["==="][0]
+        if not (isinstance(red, dict) and list(red) == ["reduce"]):
+            return None
+        filt = red["reduce"][0]
+        if not (isinstance(filt, dict) and list(filt) == ["filter"]):
+            return None
+        base, pred = filt["filter"]
+        if {"var": base["var"] + ".length"} != count if isinstance(base, dict) else True:
+            return None
+        if isinstance(pred, dict) and list(pred) == ["!"]:
+            return {"all": [base, pred["!"]]}
+        return {"none": [base, pred]}
+
+    def compare(self, node: tuple, element: FieldInfo | None) -> Any:
+        op, left, right = node[1], node[2], node[3]
+        if op in ("=", "!="):
+            # string-length(x) > 0 / = 0
+            for a, b in ((left, right), (right, left)):
+                if a[0] == "call" and a[1] == "string-length" and b == ("lit", 0):
+                    var = self.value(a[2][0], element)
+                    if op == "=":
+                        return {"missing": [var["var"]]} if "var" in var else {"==": [var, None]}
+                    return {"!": {"missing": [var["var"]]}}
+            lv, rv = self.value(left, element, right), self.value(right, element, left)
+            eq = {"===": [lv, rv]}
+            return eq if op == "=" else {"!==": [lv, rv]}
+        if left[0] == "call" and left[1] == "string-length" and op == ">" and right == ("lit", 0):
+            var = self.value(left[2][0], element)
+            info = self._info(left[2][0], element)
+            if info is not None and info.category in ("num", "bool"):
+                return {"!": {"missing": [var["var"]]}}
+            return {"!!": var}
+        present = self._presence_sum(left, element)
+        if present is not None and op == "<" and right[0] == "lit":
+            return {"missing_some": [right[1], present]}
+        if (
+            left[0] == "call"
+            and left[1] == "count"
+            and right[0] == "lit"
+            and op == ">"
+            and right[1] == 0
+        ):
+            arg = left[2][0]
+            if arg[0] == "filtered":
+                base, pred = self._nodes(arg, element)
+                return {"some": [base, pred]}
+        return {op: [self.value(left, element), self.value(right, element)]}
+
+    def _info(self, node: tuple, element: FieldInfo | None) -> FieldInfo | None:
+        try:
+            return self.ref(node, element)[1]
+        except XPathError:
+            return None
+
+    def _presence_sum(self, node: tuple, element: FieldInfo | None) -> list | None:
+        """``if(string-length(a) > 0, 1, 0) + ...`` (missing_some): the names, else None."""
+        terms: list = []
+
+        def walk(n: tuple) -> bool:
+            while n[0] == "paren":
+                n = n[1]
+            if n[0] == "bin" and n[1] == "+":
+                return walk(n[2]) and walk(n[3])
+            if (
+                n[0] == "call"
+                and n[1] == "if"
+                and n[2][1:] == [("lit", 1), ("lit", 0)]
+                and n[2][0][0] == "bin"
+                and n[2][0][1] == ">"
+                and n[2][0][3] == ("lit", 0)
+                and n[2][0][2][0] == "call"
+                and n[2][0][2][1] == "string-length"
+            ):
+                var = self.value(n[2][0][2][2][0], element)
+                terms.append(var["var"])
+                return True
+            return False
+
+        return terms if walk(node) and terms else None
+
+    def _nodes(self, node: tuple, element: FieldInfo | None) -> tuple[Any, Any]:
+        if node[0] == "filtered":
+            base, info = self._repeat(node[1], element)
+            pred = self.truth(node[2], info)
+            return base, pred
+        raise self.fail("a repeat's entries were expected")
+
+    def _repeat(self, node: tuple, element: FieldInfo | None) -> tuple[Any, FieldInfo]:
+        if node[0] == "filtered":
+            inner, info = self._repeat(node[1], element)
+            return {"filter": [inner, self.truth(node[2], info)]}, info
+        if node[0] == "path" and node[2] == ["."] and self.constraint:
+            return {"var": "value"}, self.scope.find(self.at)
+        if node[0] == "path" and any(isinstance(s, tuple) for s in node[2]):
+            steps = node[2]
+            pred = steps[-1]
+            if isinstance(pred, tuple) and all(isinstance(s, str) for s in steps[:-1]):
+                base, info = self._repeat(("path", node[1], steps[:-1]), element)
+                return {"filter": [base, self.truth(pred[1], info)]}, info
+            raise self.fail("a predicate in the middle of a path")
+        var, info = self.ref(node, element)
+        if info is None or info.type != "repeat":
+            raise self.fail(f"{var} is not a repeat")
+        return {"var": var}, info
+
+    def value(
+        self, node: tuple, element: FieldInfo | None = None, other: tuple | None = None
+    ) -> Any:
+        while node[0] == "paren":
+            node = node[1]
+        kind = node[0]
+        if kind == "lit":
+            v = node[1]
+            if isinstance(v, str) and v in (YES, NO) and other is not None and other[0] != "lit":
+                try:
+                    _, info = self.ref(other, element)
+                except XPathError:
+                    info = None
+                if info is not None and info.type == "boolean":
+                    return v == YES
+            return v
+        if kind == "neg":
+            if node[1][0] == "lit" and isinstance(node[1][1], (int, float)):
+                return -node[1][1]
+            return {"-": [self.value(node[1], element)]}
+        if kind in ("path", "ref"):
+            if node[0] == "path" and any(isinstance(s, tuple) for s in node[2]):
+                raise self.fail("a filtered path used as a value")
+            var, info = self.ref(node, element)
+            return {"var": var}
+        if kind == "filtered":
+            raise self.fail("a filtered list used as a value")
+        if kind == "bin":
+            op = {"div": "/", "mod": "%"}.get(node[1], node[1])
+            if op in ("+", "-", "*", "/", "%"):
+                parts = [self.value(node[2], element), self.value(node[3], element)]
+                if op in ("+", "*"):
+                    flat: list = []
+                    for p in parts:
+                        flat += p[op] if isinstance(p, dict) and list(p) == [op] else [p]
+                    parts = flat
+                return {op: parts}
+            return self.truth(node, element)
+        if kind == "call":
+            name, args = node[1], node[2]
+            if name in ("coalesce",) and len(args) == 2 and args[1] == ("lit", 0):
+                return self.value(args[0], element)
+            if name == "number" and len(args) == 1:
+                return self.value(args[0], element)
+            if name == "today" and not args:
+                return {"var": "_visit.date"}
+            if name == "decimal-date-time" and len(args) == 1:
+                return self.value(args[0], element)
+            if name == "format-date" and args and args[0] == ("call", "today", []):
+                return {"var": "_visit.date"}
+            if name == "selected-at" and len(args) == 2 and args[1][0] == "lit":
+                part = {0: "lat", 1: "lon", 2: "altitude_m", 3: "accuracy_m"}.get(args[1][1])
+                var = self.value(args[0], element)
+                if part is None or not isinstance(var, dict) or "var" not in var:
+                    raise self.fail("selected-at() of this value")
+                return {"var": f"{var['var']}.{part}"}
+            if name == "count" and len(args) == 1:
+                arg = args[0]
+                if arg[0] == "filtered" or (
+                    arg[0] == "path" and any(isinstance(s, tuple) for s in arg[2])
+                ):
+                    base, _info = self._repeat(arg, element)
+                    return {"reduce": [base, {"+": [{"var": "accumulator"}, 1]}, 0]}
+                var, info = self.ref(arg, element)
+                return {"var": f"{var}.length"}
+            if name == "if" and len(args) == 3:
+                first = args[0]
+                if (
+                    first[0] == "bin"
+                    and first[1] == "="
+                    and first[2][0] == "call"
+                    and first[2][1] == "count"
+                    and first[3] == ("lit", 0)
+                    and args[1] == ("lit", 0)
+                    and args[2][0] == "call"
+                    and args[2][1] == "sum"
+                ):
+                    return self._sum(args[2], element)
+                inner = args[2]
+                if (
+                    args[1] == ("call", "number", [("lit", "")])
+                    and inner[0] == "call"
+                    and inner[1] == "if"
+                    and inner[2][0][0] == "bin"
+                    and inner[2][0][1] in ("<=", ">=")
+                    and (inner[2][0][2], inner[2][0][3]) == (inner[2][1], inner[2][2])
+                ):
+                    op = "min" if inner[2][0][1] == "<=" else "max"
+                    return {
+                        op: [self.value(inner[2][1], element), self.value(inner[2][2], element)]
+                    }
+                return {
+                    "if": [
+                        self.truth(args[0], element),
+                        self.value(args[1], element),
+                        self.value(args[2], element),
+                    ]
+                }
+            if name == "sum" and len(args) == 1:
+                return self._sum(node, element)
+            if name == "concat":
+                return {"cat": [self.value(a, element) for a in args]}
+            if name == "string" and len(args) == 1:
+                return {"cat": [self.value(args[0], element)]}
+            if name == "substr" and len(args) in (2, 3):
+                s = self.value(args[0], element)
+                start = args[1]
+                if start[0] != "lit":
+                    raise self.fail("substr() with a computed start")
+                if len(args) == 2:
+                    return {"substr": [s, start[1]]}
+                end = args[2]
+                if end[0] == "lit":
+                    return {"substr": [s, start[1], end[1] - start[1]]}
+                raise self.fail("substr() with a computed end")
+            if name in ("not", "true", "false", "selected", "contains"):
+                return self.truth(node, element)
+        raise self.fail(f"no JsonLogic for {self._show(node)}")
+
+    def _sum(self, node: tuple, element: FieldInfo | None) -> Any:
+        arg = node[2][0]
+        if arg[0] == "path" and len(arg[2]) >= 2 and all(isinstance(s, str) for s in arg[2]):
+            base, info = self._repeat(("path", arg[1], arg[2][:-1]), element)
+            field = arg[2][-1]
+            return {
+                "reduce": [base, {"+": [{"var": "accumulator"}, {"var": f"current.{field}"}]}, 0]
+            }
+        raise self.fail("sum() of this value")
+
+    @staticmethod
+    def _show(node: tuple) -> str:
+        return node[1] if len(node) > 1 and isinstance(node[1], str) else node[0]
+
+
+def to_jsonlogic(
+    xpath: str, scope: FormScope | dict, at: str | tuple[str, ...], *, constraint: bool = False
+) -> Any:
+    """The JsonLogic rule for an XPath of the subset ``to_xpath`` writes (XLSForm import).
+
+    ``at`` is the question the expression belongs to (relative paths and ``_item`` are resolved
+    from it); ``${name}`` references (XLSForm) are accepted for names that are unique in the
+    form. Anything else raises ``XPathError``.
+    """
+    if isinstance(scope, dict):
+        scope = FormScope(scope)
+    at_t = tuple(at.split(".")) if isinstance(at, str) else tuple(at)
+    node = _Parser(xpath).parse()
+    return _Reverse(scope, xpath, at_t, constraint).truth(node)
