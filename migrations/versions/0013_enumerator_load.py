@@ -16,6 +16,11 @@ and DELETE, one aggregated upsert per statement in key order, so that concurrent
 counter rows in the same order. An update moves the row's counts when its status, enumerator
 (reassignment) or round changes. The existing assignments are counted in the migration, so an
 upgrade starts consistent.
+
+The same page lists a kelurahan's first families by RW, RT and id: the partial index
+``ix_keluarga_kelurahan_rw_rt`` (families not removed) lets the database walk them in order and
+stop after a page, instead of joining and sorting every family of the kelurahan (17,000 in the
+benchmark). A plain CREATE INDEX: a batch rebuild of ``keluarga`` would drop its triggers.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -26,6 +31,7 @@ down_revision = '0012'
 branch_labels = None
 depends_on = None
 
+FAMILIES_WHERE = "removed_at IS NULL"
 UPSERT = ("ON CONFLICT (round_id, enumerator_id, metric) DO UPDATE "
           "SET n = enumerator_load.n + excluded.n")
 
@@ -113,6 +119,9 @@ def upgrade():
                             name=op.f('pk_enumerator_load'))
     )
     _fill()
+    op.create_index('ix_keluarga_kelurahan_rw_rt', 'keluarga',
+                    ['kode_kelurahan', 'rw', 'rt', 'id'], unique=False,
+                    sqlite_where=sa.text(FAMILIES_WHERE), postgresql_where=sa.text(FAMILIES_WHERE))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
         for name, when in PG_TRIGGERS.items():
@@ -131,4 +140,5 @@ def downgrade():
     else:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    op.drop_index('ix_keluarga_kelurahan_rw_rt', table_name='keluarga')
     op.drop_table('enumerator_load')

@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -80,7 +81,12 @@ class Keluarga(Base):
 
     __tablename__ = "keluarga"
     # With the id: the worker's KK-number lookups (which families hold it) need no table read.
-    __table_args__ = (Index("ix_keluarga_no_kk_id", "no_kk", "id"),)
+    # The assignment page lists a kelurahan's first families by RW, RT and id: walked in index
+    # order, it stops after a page instead of sorting every family (migration 0013).
+    __table_args__ = (Index("ix_keluarga_no_kk_id", "no_kk", "id"),
+                      Index("ix_keluarga_kelurahan_rw_rt", "kode_kelurahan", "rw", "rt", "id",
+                            sqlite_where=text("removed_at IS NULL"),
+                            postgresql_where=text("removed_at IS NULL")))
 
     id: Mapped[str] = _f("id_keluarga", String(64), primary_key=True)
     no_kk: Mapped[str | None] = _f("no_kk", String(32))
