@@ -78,6 +78,107 @@ def mask_value(value: Any, field: str | None = None) -> Any:
     return value
 
 
+# --- other families (photo_reused) -------------------------------------------------------------
+# A reused photo names the other families it was taken at (``registry_value`` and
+# ``detail.other_household_ids``). A family outside the caller's areas is never named: as on the
+# review page ("foto di keluarga lain, di luar wilayah Anda"), the caller learns the hash
+# distance and the date of its photo, not its id, visit or name.
+
+
+def _other_ids(c: Conflict) -> list[str]:
+    detail = c.detail if isinstance(c.detail, dict) else {}
+    ids = detail.get("other_household_ids") or c.registry_value or ()
+    return [h for h in ids if isinstance(h, str)] if isinstance(ids, list) else []
+
+
+def _covered_families(session: Session, user: User, ids) -> set[str]:
+    """The ids among ``ids`` of families whose kelurahan the caller covers."""
+    from sync.models.registry import Keluarga
+
+    ids = sorted({i for i in ids if isinstance(i, str)})
+    if not ids:
+        return set()
+    rows = session.execute(select(Keluarga.id, Keluarga.kode_kelurahan)
+                           .where(Keluarga.id.in_(ids)))
+    return {i for i, kel in rows if kel and user.covers(kel)}
+
+
+def redact_other_families(session: Session, user: User,
+                          pairs: list[tuple[Conflict, dict]]) -> None:
+    """Drop the families outside the caller's areas from each photo_reused conflict's dict.
+
+    ``pairs``: (the row, its dict as ``summary`` or ``conflict_detail`` made it, masked or
+    not). ``registry_value`` and ``detail.other_household_ids`` keep the visible ids only (in
+    one query for all the rows).
+    """
+    reused = [(c, d) for c, d in pairs if c.kind == "photo_reused"]
+    if not reused:
+        return
+    seen = _covered_families(session, user, [h for c, _ in reused for h in _other_ids(c)])
+    for c, d in reused:
+        raw, shown = c.registry_value, d.get("registry_value")
+        if isinstance(raw, list) and isinstance(shown, list) and len(raw) == len(shown):
+            d["registry_value"] = [v for r, v in zip(raw, shown, strict=True) if r in seen]
+        elif isinstance(shown, list):
+            d["registry_value"] = []
+        detail = d.get("detail")
+        if isinstance(detail, dict) and isinstance(detail.get("other_household_ids"), list):
+            d["detail"] = {**detail, "other_household_ids": [
+                h for h in detail["other_household_ids"] if h in seen]}
+
+
+def photo_matches(session: Session, user: User, c: Conflict) -> list[dict]:
+    """photo_reused: each other family's closest matching photo, closest first.
+
+    Every entry has ``visible``, ``distance_bits`` (perceptual-hash distance, 0 for the same
+    file), ``exact`` (same SHA-256) and ``at`` (when that visit started, ISO 8601). A visible
+    entry (a family in the caller's areas) adds ``household_id``, ``kelurahan``,
+    ``visit_uuid`` and ``sha256``; one outside the caller's areas has nothing more.
+    """
+    from sync.models.registry import Keluarga
+    from sync.models.visit import Photo, Visit, VisitPhoto
+    from sync.photos import phash_distance
+
+    others = sorted(set(_other_ids(c)))
+    if not others:
+        return []
+    sha = c.visit_value if isinstance(c.visit_value, str) else None
+    mine = session.get(Photo, sha) if sha else None
+    rows = session.execute(
+        select(VisitPhoto.sha256, Visit.uuid, Visit.household_id, Visit.started_at,
+               Visit.received_at, Photo.phash)
+        .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
+        .outerjoin(Photo, Photo.sha256 == VisitPhoto.sha256)
+        .where(Visit.household_id.in_(others), Visit.uuid != (c.visit_uuid or ""))).all()
+    best: dict[str, tuple] = {}
+    for other_sha, uuid, hid, started, received, phash in rows:
+        if other_sha == sha:
+            bits = 0
+        elif mine is not None and mine.phash and phash:
+            try:
+                bits = phash_distance(mine.phash, phash)
+            except ValueError:
+                continue
+        else:
+            continue
+        key = (bits, started or received, uuid)
+        if hid not in best or key < best[hid][0]:
+            best[hid] = (key, other_sha, uuid, started or received)
+    kelurahan = dict(session.execute(select(Keluarga.id, Keluarga.kode_kelurahan)
+                                     .where(Keluarga.id.in_(sorted(best)))).all())
+    out = []
+    for hid in sorted(best, key=lambda h: best[h][0]):
+        (bits, _, _), other_sha, uuid, when = best[hid]
+        entry = {"visible": False, "distance_bits": bits, "exact": other_sha == sha,
+                 "at": when.isoformat() if when is not None else None}
+        kel = kelurahan.get(hid)
+        if kel and user.covers(kel):
+            entry.update(visible=True, household_id=hid, kelurahan=kel, visit_uuid=uuid,
+                         sha256=other_sha)
+        out.append(entry)
+    return out
+
+
 # --- the list ---------------------------------------------------------------------------------
 
 
@@ -159,7 +260,9 @@ def list_conflicts(session: Session, user: User, *, status: str | None = "open",
                else last.id)
         next_cursor = encode_cursor(f"conflicts.{sort}", pos)
     counts = _counts(session, user, status, kecamatan, kelurahan, household_id, visit_uuid)
-    return {"items": [summary(c) for c in rows], "next_cursor": next_cursor,
+    items = [summary(c) for c in rows]
+    redact_other_families(session, user, list(zip(rows, items, strict=True)))
+    return {"items": items, "next_cursor": next_cursor,
             "counts": dict(sorted(counts.items())), "total": sum(counts.values()) if not kind
             else counts.get(kind, 0)}
 
@@ -267,7 +370,8 @@ def conflict_detail(session: Session, user: User, conflict_id: int) -> dict:
     registered = ((family.lat, family.lon) if family is not None and family.lat is not None
                   else None)
     out.update({
-        "detail": c.detail, "record_version": c.record_version,
+        "detail": dict(c.detail) if isinstance(c.detail, dict) else c.detail,
+        "record_version": c.record_version,
         "resolution_value": c.resolution_value, "note": c.note,
         "resolved_by": names.get(c.resolved_by), "resolved_at": c.resolved_at,
         "visit": None if visit is None else {
@@ -287,6 +391,10 @@ def conflict_detail(session: Session, user: User, conflict_id: int) -> dict:
                                      accuracy_m=visit.accuracy_m if visit else None,
                                      registered=registered),
     })
+    if c.kind == "photo_reused":
+        if _other_ids(c):  # what the other photos are, named only inside the caller's areas
+            out["detail"] = {**(out["detail"] or {}), "others": photo_matches(session, user, c)}
+        redact_other_families(session, user, [(c, out)])
     return out
 
 
@@ -304,8 +412,12 @@ def visit_conflicts(session: Session, user: User, visit_uuid: str) -> list[dict]
     whole = user.role in ("supervisor", "admin")
     if not whole:
         query = query.where(Conflict.kind.in_(sorted(ENUMERATOR_KINDS)))
-    return [summary(c, masked=not whole) for c in session.scalars(query)]
+    rows = session.scalars(query).all()
+    items = [summary(c, masked=not whole) for c in rows]
+    redact_other_families(session, user, list(zip(rows, items, strict=True)))
+    return items
 
 
 __all__ = ["list_conflicts", "conflict_detail", "get_visible", "mask_value", "mask_path",
-           "require_reviewer", "scope", "area_clause", "summary", "visit_conflicts"]
+           "require_reviewer", "scope", "area_clause", "summary", "visit_conflicts",
+           "photo_matches", "redact_other_families"]

@@ -196,57 +196,40 @@ def _visit_link(uuid: str) -> str:
 
 
 def _photo_reused(session, user, c, ev: Evidence) -> None:
-    """This visit's photo beside each matching photo of another family's visit."""
+    """This visit's photo beside each matching photo of another family's visit.
+
+    The matches are ``conflict_detail``'s ``detail.others`` (``conflicts.photo_matches``),
+    already redacted there: an entry outside the user's areas carries the distance and the date
+    only, and is shown as the sentence.
+    """
     from server.services.media import signed_url
-    from sync.models.visit import Photo, Visit, VisitPhoto
-    from sync.photos import phash_distance
 
     detail = c.get("detail") or {}
     sha = c.get("visit_value") if isinstance(c.get("visit_value"), str) else None
-    others = [h for h in detail.get("other_household_ids") or c.get("registry_value") or ()
-              if isinstance(h, str)]
-    mine = session.get(Photo, sha) if sha else None
     if sha:
         ev.photo = {"thumb_url": signed_url(sha, "thumb"), "url": signed_url(sha, "full"),
                     "field": c.get("field")}
     ev.facts.append(("Cara cocok", "berkas foto sama persis (SHA-256)"
                      if detail.get("match") == "sha256" else
                      "foto hampir sama (hash perseptual)"))
-    if not others:
+    others = detail.get("others")
+    if others is None:  # the conflict names no other family
         return
-    rows = session.execute(
-        select(VisitPhoto.sha256, Visit.uuid, Visit.household_id, Visit.started_at,
-               Visit.received_at, Photo.phash)
-        .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
-        .outerjoin(Photo, Photo.sha256 == VisitPhoto.sha256)
-        .where(Visit.household_id.in_(sorted(set(others))),
-               Visit.uuid != (c.get("visit_uuid") or ""))).all()
-    best: dict[str, tuple] = {}
-    for other_sha, uuid, hid, started, received, phash in rows:
-        if other_sha == sha:
-            bits = 0
-        elif mine is not None and mine.phash and phash:
-            try:
-                bits = phash_distance(mine.phash, phash)
-            except ValueError:
-                continue
-        else:
-            continue
-        key = (bits, started or received, uuid)
-        if hid not in best or key < best[hid][0]:
-            best[hid] = (key, other_sha, uuid, started or received)
-    families = _families(session, best)
+    visible = [o for o in others if o.get("visible")]
+    families = _families(session, [o.get("household_id") for o in visible])
     names = _area_names(session, [k for k, _ in families.values()])
-    for hid in sorted(best, key=lambda h: best[h][0]):
-        (bits, _, _), other_sha, uuid, when = best[hid]
-        kel, name = families.get(hid, (None, None))
-        distance = f"{bits} dari 64 bit" + (" (berkas sama persis)" if other_sha == sha else "")
-        if kel and user.covers(kel):
+    for o in others:
+        distance = f"{o.get('distance_bits')} dari 64 bit" + (
+            " (berkas sama persis)" if o.get("exact") else "")
+        when = dt.datetime.fromisoformat(o["at"]) if o.get("at") else None
+        hid = o.get("household_id")
+        if o.get("visible") and hid in families:
+            kel, name = families[hid]
             ev.others.append(Other(
                 True, date=_date(when), distance=distance, household_id=hid,
                 kelurahan=names.get(kel, kel), name=name or "(tanpa nama)",
-                link=_visit_link(uuid), thumb_url=signed_url(other_sha, "thumb"),
-                url=signed_url(other_sha, "full")))
+                link=_visit_link(o["visit_uuid"]), thumb_url=signed_url(o["sha256"], "thumb"),
+                url=signed_url(o["sha256"], "full")))
         else:  # outside the user's areas: the sentence, the distance and the date only
             ev.others.append(Other(False, date=_date(when), distance=distance))
     if not ev.others:

@@ -315,6 +315,43 @@ def test_a_photo_the_user_may_see_is_shown_with_the_family_and_a_link(web, db, s
     assert f"/api/v1/media/{scene['shas']['a2']}?size=thumb" in evidence
 
 
+def test_the_api_names_no_family_outside_the_callers_areas(client, field, scene):
+    """GET /api/v1/conflicts/<id> (and the lists) for spv (31.73.01): the photo taken at B1
+    (31.72.01) keeps its distance and date, never B1's id, visit or name; A2 (own kecamatan)
+    and, for an admin, B1 are named."""
+    import json
+
+    spv, boss = field.headers["spv"], field.headers["boss"]
+    b1_visit = scene["b1"]["uuid"]
+    response = client.get(f"/api/v1/conflicts/{scene['reused']['KLG-B1']}", headers=spv)
+    assert response.status_code == 200
+    body = response.get_json()
+    raw = json.dumps(body)
+    for hidden in ("KLG-B1", b1_visit, "Bambang Utara", "31.72.01"):
+        assert hidden not in raw, hidden
+    assert body["registry_value"] == [] and body["detail"]["other_household_ids"] == []
+    [other] = body["detail"]["others"]
+    assert other == {"visible": False, "distance_bits": 0, "exact": True,
+                     "at": other["at"]} and other["at"].startswith("2026-02-03")
+    # the lists: the queue and the visit's conflicts
+    for url in ("/api/v1/conflicts?kind=photo_reused&limit=500",
+                f"/api/v1/visits/{scene['a1']['uuid']}"):
+        response = client.get(url, headers=spv)
+        assert response.status_code == 200, url
+        text = response.get_data(as_text=True)
+        assert "KLG-B1" not in text and b1_visit not in text, url
+        assert "KLG-A2" in text, url
+    # inside the caller's areas, and for an admin, the other family is named
+    own = client.get(f"/api/v1/conflicts/{scene['reused']['KLG-A2']}", headers=spv).get_json()
+    assert own["registry_value"] == ["KLG-A2"]
+    [other] = own["detail"]["others"]
+    assert other["visible"] and other["household_id"] == "KLG-A2"
+    assert other["visit_uuid"] == scene["a2"]["uuid"] and other["kelurahan"].startswith("31.73.01")
+    admin = client.get(f"/api/v1/conflicts/{scene['reused']['KLG-B1']}", headers=boss).get_json()
+    assert admin["registry_value"] == ["KLG-B1"]
+    assert admin["detail"]["others"][0]["visit_uuid"] == b1_visit
+
+
 def test_near_copies_are_matched_by_perceptual_hash(db, scene, app):
     """A phash match (no shared bytes: A2's visit now holds a near copy of A1's photo)
     names the bit distance between the two hashes."""
