@@ -72,12 +72,30 @@ def backup(app: Flask) -> dict:
     return result
 
 
+def monitoring_drain(app: Flask) -> int:
+    """Count again the families writers marked and left (imports, bulk tools): the worker and
+    the review service count their own, a read counts at most a few thousand."""
+    from server.extensions import db
+    from sync import monitoring
+    from sync.db import write_transaction
+
+    with app.app_context():
+        with write_transaction(db.session):
+            n = monitoring.drain(db.session)
+        db.session.remove()
+    if n:
+        log.info("monitoring counted", extra={"families": n})
+    return n
+
+
 def _progress_jobs(scheduler: BlockingScheduler, app: Flask) -> None:
     """The escalation and backup jobs (issue 8)."""
     scheduler.add_job(escalate_conflicts, "cron", minute=5, args=[app],
                       id="escalate_conflicts", name="escalate conflicts open too long (hourly)")
     scheduler.add_job(backup, "cron", hour=20, minute=0, args=[app],
                       id="backup", name="SQLite online backup (03:00 WIB)")
+    scheduler.add_job(monitoring_drain, "interval", minutes=1, args=[app],
+                      id="monitoring_drain", name="count marked families for monitoring")
 
 
 def build_scheduler(app: Flask) -> BlockingScheduler:

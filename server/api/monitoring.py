@@ -32,6 +32,9 @@ class MonitoringQuerySchema(Schema):
     round_id = Id(load_default=None, metadata={"description": "Default: the active round."})
     priority = fields.Boolean(load_default=False, metadata={
         "description": "Only the ten priority kecamatan."})
+    weekly = fields.String(load_default="total", validate=validate.OneOf(("total", "areas")),
+                           metadata={"description": "`total`: the weekly series of the totals "
+                                                    "only; `areas`: of each area too."})
 
 
 def Count(description: str = "") -> fields.Raw:  # noqa: N802 - reads as a field class
@@ -104,11 +107,16 @@ class FiguresSchema(Schema):
     targeting_errors = fields.Nested(TargetingSchema, required=True)
     eligibility_changes = fields.Nested(EligibilitySchema, required=True)
     members = fields.Nested(MembersSchema, required=True)
+
+
+class TotalFiguresSchema(FiguresSchema):
     weekly = fields.List(fields.Nested(WeekSchema), required=True,
                          metadata={"description": "ISO weeks (WIB) since the round began."})
 
 
 class AreaFiguresSchema(FiguresSchema):
+    weekly = fields.List(fields.Nested(WeekSchema), metadata={
+        "description": "ISO weeks (WIB) since the round began; only with `weekly=areas`."})
     code = fields.String(required=True)
     name = fields.String(required=True)
     priority = fields.Boolean(required=True)
@@ -128,7 +136,7 @@ class MonitoringSchema(Schema):
     min_count = fields.Integer(required=True)
     min_verified_for_rates = fields.Integer(required=True)
     areas = fields.List(fields.Nested(AreaFiguresSchema), required=True)
-    totals = fields.Nested(FiguresSchema, required=True)
+    totals = fields.Nested(TotalFiguresSchema, required=True)
     computed_at = fields.DateTime(required=True)
 
 
@@ -138,7 +146,8 @@ CSV = {"description": "CSV (UTF-8, a header row): one row per area, then the tot
 
 def _figures(query) -> dict:
     return service.monitoring(db.session, g.user, query["level"], query["parent"],
-                              query["round_id"], priority=query["priority"])
+                              query["round_id"], priority=query["priority"],
+                              weekly_by_area=query.get("weekly") == "areas")
 
 
 @blp.route("/monitoring")

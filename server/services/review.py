@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from server.models import User
 from server.services import ServiceError
 from server.services.conflicts import get_visible, require_reviewer, summary, usernames
+from sync import monitoring
 from sync.assignments import AssignmentError, set_status
 from sync.db import utcnow, write_transaction
 from sync.models.assignment import Assignment
@@ -150,6 +151,7 @@ def _resolve_in(session: Session, user: User, conflict_id: int, decision: str, v
            kelurahan=c.kelurahan, field=c.field, value=applied_value, note=note,
            version=version)
     session.flush()
+    monitoring.drain(session, households=[c.household_id])
     out = summary(c, masked=False)
     out.update({"resolution_value": c.resolution_value, "note": c.note,
                 "resolved_by": user.username, "resolved_at": c.resolved_at,
@@ -235,6 +237,7 @@ def reopen_conflict(session: Session, user: User, conflict_id: int,
                visit_uuid=c.visit_uuid, household_id=c.household_id, kecamatan=c.kecamatan,
                kelurahan=c.kelurahan, field=c.field, value=previous, note=note)
         session.flush()
+        monitoring.drain(session, households=[c.household_id])
         out = summary(c, masked=False)
         out.update({"reopened_from": previous, "visit": _visit_state(session, c.visit_uuid)})
         return out
@@ -330,6 +333,7 @@ def review_visit(session: Session, user: User, uuid: str, decision: str,
                version=version, **area)
         assignment = _move_assignment(session, visit, decision, note)
         session.flush()
+        monitoring.drain(session, households=[visit.household_id])
         return {"uuid": uuid, "household_id": visit.household_id, "decision": decision,
                 "status": visit.status, "note": note, "reviewed_by": user.username,
                 "reviewed_at": now, "verified_version": version, "applied": list(changes),

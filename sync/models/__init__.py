@@ -5,6 +5,8 @@ from sync.models.assignment import Assignment, Round
 from sync.models.conflict import Conflict
 from sync.models.feed import FeedEntry, FeedState
 from sync.models.form import FormVersion
+from sync.models.monitoring import MonitoringCount, MonitoringDirty, MonitoringFamily
+from sync.models.openrosa import OpenRosaFile, OpenRosaKey, OpenRosaSubmission, OpenRosaXForm
 from sync.models.progress import EnumeratorLoad, ProgressCount
 from sync.models.registry import (
     Anggota,
@@ -23,5 +25,6 @@ __all__ = [
     "Area", "Assignment", "Conflict", "Round", "FeedEntry", "FeedState", "FormVersion",
     "Anggota", "Import", "Keluarga", "KeluargaVersion", "SharedNik", "VerifiedChange",
     "VerifiedRecord", "VerifiedVersion", "ReviewDecision", "Photo", "SyncBatch", "Visit",
-    "VisitPhoto", "ProgressCount", "EnumeratorLoad",
+    "VisitPhoto", "ProgressCount", "EnumeratorLoad", "MonitoringCount", "MonitoringDirty",
+    "MonitoringFamily", "OpenRosaKey", "OpenRosaXForm", "OpenRosaSubmission", "OpenRosaFile",
 ]

@@ -40,7 +40,7 @@ from sqlalchemy import Float, Integer, String, bindparam, column, func, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from sync import feed
+from sync import feed, monitoring
 from sync.db import UTCDateTime, background_checkpoints, utcnow, write_transaction
 from sync.ingest import FormCache
 from sync.models.assignment import Assignment
@@ -885,6 +885,8 @@ def _batch(session: Session, uuids: list[str] | None, config: Config,
         _write_finish(session, batch, now)
         feed.emit(session, batch.feed)  # one feed_state update for the batch
         _release_successors(session, visits, now)
+        # the monitoring counters move in the same transaction as what they count
+        monitoring.drain(session, households=(v.household_id for v in visits))
     return out
 
 

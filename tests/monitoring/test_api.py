@@ -7,11 +7,12 @@ import datetime as dt
 import io
 
 from server.services import monitoring as service
+from sync import monitoring as sync_monitoring
 
 
 def test_the_body_and_its_bounds(demo, client, token):
     headers = token("pemantau-bappeda")
-    body = client.get("/api/v1/monitoring", headers=headers).get_json()
+    body = client.get("/api/v1/monitoring?weekly=areas", headers=headers).get_json()
     assert body["level"] == "kecamatan" and body["round"]["id"]
     assert body["min_count"] == 5 and body["min_verified_for_rates"] == 20
     assert dt.datetime.fromisoformat(body["computed_at"])
@@ -26,6 +27,10 @@ def test_the_body_and_its_bounds(demo, client, token):
     kel = client.get("/api/v1/monitoring?level=kelurahan&parent=31.73.01",
                      headers=headers).get_json()
     assert [a["code"][:8] for a in kel["areas"]] == ["31.73.01"] * 6
+    # by default only the totals carry the weekly series, the same as the areas' summed
+    assert all("weekly" not in a for a in kel["areas"]) and kel["totals"]["weekly"]
+    plain = client.get("/api/v1/monitoring", headers=headers).get_json()
+    assert plain["totals"]["weekly"] == body["totals"]["weekly"]
     bad = client.get("/api/v1/monitoring?level=kelurahan", headers=headers)
     assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "validation_failed"
     assert client.get("/api/v1/monitoring?round_id=999", headers=headers).status_code == 404
@@ -88,7 +93,7 @@ def test_eligibility_uses_the_rule(monkeypatch):
 
     from sync.reconcile import config
 
-    monkeypatch.setattr(service, "RULES_CONFIG",
+    monkeypatch.setattr(sync_monitoring, "RULES_CONFIG",
                         dataclasses.replace(config.DEFAULT, pkh_max_desil=5))
     assert service.eligible(doc, 5)["pkh"] is True
 
