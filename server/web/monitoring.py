@@ -11,6 +11,7 @@ Registered on the pages' blueprint (``server.web.views.bp``) before it is regist
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -117,15 +118,22 @@ def _projector(geoms, x0: float, y0: float, width: float, height: float):
     return xy, span_y * scale, span_x * scale
 
 
-def _paths(items, xy) -> list[str]:
-    out = []
-    for code, name, geom, cls, text in items:
-        d = " ".join("M" + " L".join(xy(lon, lat) for lon, lat in ring) + " Z"
-                     for ring in _rings(geom))
-        out.append(f'<path d="{d}" class="kel {cls}" fill-rule="evenodd" '
-                   f'data-code="{escape(code)}">'
-                   f'<title>{escape(name)}: {escape(text)}</title></path>')
-    return out
+@functools.lru_cache(maxsize=64)
+def _outlines(codes: tuple[str, ...], x0: float, y0: float, width: float,
+              height: float) -> tuple[dict[str, str], float]:
+    """Each kelurahan's outline as SVG path data, fitted into the box, and the height drawn:
+    the same for every request over the same areas, so it is computed once."""
+    geoms = {code: _simplified(code) for code in codes}
+    xy, drawn, _w = _projector(list(geoms.values()), x0, y0, width, height)
+    return {code: " ".join("M" + " L".join(xy(lon, lat) for lon, lat in ring) + " Z"
+                           for ring in _rings(geom))
+            for code, geom in geoms.items()}, drawn
+
+
+def _paths(items, outlines: Mapping[str, str]) -> list[str]:
+    return [f'<path d="{outlines[code]}" class="kel {cls}" fill-rule="evenodd" '
+            f'data-code="{escape(code)}"><title>{escape(name)}: {escape(text)}</title></path>'
+            for code, name, cls, text in items]
 
 
 def choropleth(areas: Sequence[Mapping], measure: str) -> Markup:
@@ -136,10 +144,9 @@ def choropleth(areas: Sequence[Mapping], measure: str) -> Markup:
     breaks = class_breaks([v for _a, v in values if isinstance(v, int | float)])
     main, islands = [], []
     for a, v in values:
-        geom = _simplified(a["code"])
-        if geom is None:
+        if _simplified(a["code"]) is None:
             continue
-        item = (a["code"], a["name"], geom, _class_of(v, breaks), _number(v))
+        item = (a["code"], a["name"], _class_of(v, breaks), _number(v))
         (islands if a["code"].startswith(SERIBU) else main).append(item)
     if not main and not islands:
         return Markup('<p class="muted">Batas wilayah tidak tersedia.</p>')
@@ -150,18 +157,18 @@ def choropleth(areas: Sequence[Mapping], measure: str) -> Markup:
     if main:
         # The mainland right of the inset column, so that nothing is drawn over it.
         left = box_w + 2 * pad if islands else pad
-        xy, h, _w = _projector([i[2] for i in main], left, pad, width - left - pad, 260)
+        outlines, h = _outlines(tuple(i[0] for i in main), left, pad, width - left - pad, 260)
         height = max(height, h + 2 * pad)
-        parts += _paths(main, xy)
+        parts += _paths(main, outlines)
     if islands:
         # Kepulauan Seribu lies far to the north-west: its own framed box, top left.
-        xy_i, _ih, _iw = _projector([i[2] for i in islands], pad + 4, pad + 18,
-                                    box_w - 8, box_h - 24)
+        inset, _ih = _outlines(tuple(i[0] for i in islands), pad + 4, pad + 18,
+                               box_w - 8, box_h - 24)
         parts.insert(0, f'<g class="inset"><rect x="{_num(pad)}" y="{_num(pad)}" '
                         f'width="{_num(box_w)}" height="{_num(box_h)}" class="inset-box"/>'
                         f'<text x="{_num(pad + 5)}" y="{_num(pad + 12)}" class="inset-label">'
                         f'Kep. Seribu (sisipan)</text>'
-                        + "".join(_paths(islands, xy_i)) + "</g>")
+                        + "".join(_paths(islands, inset)) + "</g>")
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {_num(height)}" '
            f'class="choropleth" role="img" aria-labelledby="map-title">'
            f'<title id="map-title">Peta kelurahan: {escape(label)}</title>'
@@ -181,9 +188,14 @@ def choropleth(areas: Sequence[Mapping], measure: str) -> Markup:
 # --------------------------------------------------------------------------- the line chart
 
 
+MARKED_WEEKS = 13  # up to a quarter of weeks, each point is a mark with its number
+
+
 def line_chart(weeks: Sequence[Mapping], keys: Sequence[str] = tuple(WEEKLY_LABELS)) -> Markup:
     """One line per key over the ISO weeks; a suppressed point (``"< 5"``) is drawn as a hollow
-    mark on the baseline and breaks the line. The legend is HTML."""
+    mark on the baseline and breaks the line. Up to ``MARKED_WEEKS`` weeks every point is a
+    mark with its number as a tooltip (longer series would weigh more than the page may).
+    The legend is HTML."""
     if not weeks:
         return Markup('<p class="muted">Belum ada putaran.</p>')
     width, height, left, right, top, bottom = 320, 160, 30, 8, 8, 22
@@ -218,6 +230,8 @@ def line_chart(weeks: Sequence[Mapping], keys: Sequence[str] = tuple(WEEKLY_LABE
             v = w[key]
             if isinstance(v, int):
                 run.append(f"{_num(x(i))},{_num(y(v))}")
+                if len(weeks) > MARKED_WEEKS:
+                    continue  # a long series: the line alone; the table has the numbers
                 marks.append(f'<circle cx="{_num(x(i))}" cy="{_num(y(v))}" r="2.5" '
                              f'class="pt ln{n}"><title>{escape(WEEKLY_LABELS[key])} '
                              f'{escape(w["week"])}: {v}</title></circle>')

@@ -64,3 +64,9 @@ def test_the_map_classes_escape_and_suppression():
                              "returned": "< 5", "flagged": "< 5"}]))
     assert chart.count("<polyline") == 1  # only "visited" has two shown points in a row
     assert 'class="pt sup ln1"' in chart and "style=" not in chart
+    # A year of weeks: lines and the suppressed points only (the table holds the numbers).
+    year = [{"week": f"2026-W{i:02d}", "visited": 100 + i, "verified": 50, "returned": 20,
+             "flagged": "< 5" if i % 2 else 6} for i in range(1, 53)]
+    long = str(line_chart(year))
+    assert long.count("<polyline") == 3 and long.count('class="pt ln') == 0
+    assert long.count('class="pt sup ln3"') == 26 and len(long) < 12_000
