@@ -168,9 +168,11 @@ class _Candidate:
 
 
 def ingest_batch(session: Session, *, user_id: int, device_id: str, batch_id: str,
-                 raw_body: bytes, visits: list, compiled: Callable | None = None
-                 ) -> list[VisitResult]:
-    """Store a batch of visits for one enumerator; return one result a visit, in order."""
+                 raw_body: bytes, visits: list, compiled: Callable | None = None,
+                 channel: str = "json") -> list[VisitResult]:
+    """Store a batch of visits for one enumerator; return one result a visit, in order.
+
+    ``channel`` (``json`` or ``openrosa``) is stored on each visit and read by nothing else."""
     from sync.forms import compiled_form
 
     compiled = compiled or compiled_form
@@ -182,6 +184,8 @@ def ingest_batch(session: Session, *, user_id: int, device_id: str, batch_id: st
         if isinstance(outcome, VisitResult):
             results[index] = outcome
         else:
+            if outcome.row is not None:
+                outcome.row["channel"] = channel
             candidates.append(outcome)
     with write_transaction(session):  # phase 2
         batch = SyncBatch(batch_id=batch_id, user_id=user_id, device_id=device_id,

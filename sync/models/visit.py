@@ -87,6 +87,9 @@ class Visit(Base):
     reviewed_by: Mapped[int | None]  # users.id (no FK: adding one would rebuild the table)
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     review_note: Mapped[str | None] = mapped_column(Text)
+    # How the visit arrived: ``json`` (the push API) or ``openrosa`` (Collect, Kobo, Enketo).
+    # Nothing downstream reads it: both go through the same checks, queue and review.
+    channel: Mapped[str] = mapped_column(String(16), default="json", server_default="json")
 
 
 class VisitPhoto(Base):
