@@ -89,9 +89,11 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from server.api import register_blueprints as register_api
+    from server.openrosa import init_app as register_openrosa
     from server.web import init_app as register_pages
 
     register_api(app)
+    register_openrosa(app)  # XML for ODK Collect, Kobo, Enketo; not in the OpenAPI document
     register_pages(app)  # after the API: its blueprints are exempted from CSRF checks
 
 

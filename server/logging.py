@@ -17,12 +17,14 @@ import uuid
 from flask import Flask, g, request
 
 SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# An OpenRosa device key is a credential in the URL path (/openrosa/key/<token>/formList).
+DEVICE_KEY = re.compile(r"(/openrosa/key/)[^/\s\"?]+")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def mask_identifiers(text: str) -> str:
-    return SIXTEEN_DIGITS.sub("****************", text)
+    return DEVICE_KEY.sub(r"\1***", SIXTEEN_DIGITS.sub("****************", text))
 
 
 class JsonFormatter(logging.Formatter):
@@ -72,7 +74,7 @@ def configure_logging(app: Flask) -> None:
             extra={
                 "request_id": g.get("request_id"),
                 "method": request.method,
-                "path": request.path,
+                "path": mask_identifiers(request.path),
                 "status": response.status_code,
                 "duration_ms": duration_ms,
                 "user_id": user.id if user is not None else None,

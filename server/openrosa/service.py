@@ -1,0 +1,357 @@
+"""What the OpenRosa endpoints do: the stored XForm, an enumerator's CSVs, submissions.
+
+A submission goes into the same pipeline as a JSON push (``sync.ingest.ingest_batch``): the XML
+is mapped to a visit (``forms.xform.submission_to_visit``), each file part goes through the
+photo pipeline (``sync.photos.receive_photo``: Pillow validation, EXIF, thumbnail, phash,
+content-addressed by SHA-256) and replaces its filename by its hash, the geopoint becomes the
+visit's location, and the visit is stored with ``channel='openrosa'`` once every file its XML
+names has arrived (Collect may split a submission over several POSTs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import threading
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import forms
+from forms.xform import XFormError, build_xform, prefill_csvs, submission_to_visit
+from server.models import User
+from server.services.photos import _row as photo_row
+from server.services.photos import storage
+from sync import photos as store
+from sync.db import utcnow, write_transaction
+from sync.forms import compiled_form, get_form_version, published_forms
+from sync.ingest import (
+    ACCEPTED,
+    DUPLICATE,
+    UUID_REUSED,
+    WAITING,
+    ingest_batch,
+    photo_arrived,
+)
+from sync.models.assignment import OPEN_STATUSES, Assignment
+from sync.models.form import FormVersion
+from sync.models.openrosa import OpenRosaFile, OpenRosaSubmission, OpenRosaXForm
+from sync.models.registry import VerifiedRecord
+from sync.models.visit import Photo, Visit
+
+MEDIA_FILES = ("households.csv", "members.csv")
+_PLACEHOLDER_SHA = "0" * 64  # a file not arrived yet, while the answers are checked
+_XFORMS: dict[tuple[int, str], tuple[bytes, str]] = {}
+_XFORMS_LOCK = threading.Lock()
+
+
+class OpenRosaError(Exception):
+    """A refusal: ``status`` for HTTP, ``message`` (Indonesian) for the enumerator."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+# --------------------------------------------------------------------------- forms
+
+
+def listed_forms(session: Session) -> list[FormVersion]:
+    """The newest open version of each form: Collect knows a form by its formID."""
+    newest: dict[str, FormVersion] = {}
+    for row in published_forms(session):
+        newest[row.form_id] = row  # ordered by form_id, version
+    return list(newest.values())
+
+
+def open_form(session: Session, form_id: str, version: int) -> FormVersion:
+    row = get_form_version(session, form_id, version) if 0 <= version < 2**31 else None
+    if row is None:
+        raise OpenRosaError(404, f"Formulir {form_id} versi {version} tidak dikenal di server "
+                            "ini.")
+    if row.closed_at is not None:
+        raise OpenRosaError(403, f"Formulir {form_id} versi {version} sudah ditutup; kirimannya "
+                            "tidak diterima lagi.")
+    return row
+
+
+def xform(session: Session, row: FormVersion) -> tuple[bytes, str]:
+    """The XForm bytes of a form version and their md5, generated once and stored: the version
+    is immutable, so the bytes served (and formList's hash) never change."""
+    key = (row.id, row.hash)
+    cached = _XFORMS.get(key)
+    if cached is not None:
+        return cached
+    with _XFORMS_LOCK:
+        stored = session.get(OpenRosaXForm, row.id)
+        if stored is None:
+            data = build_xform(row.definition)
+            md5 = hashlib.md5(data).hexdigest()
+            try:
+                with write_transaction(session):
+                    session.add(OpenRosaXForm(form_version_id=row.id, xml=data, md5=md5))
+            except IntegrityError:  # another worker stored it first: serve theirs
+                pass
+            stored = session.get(OpenRosaXForm, row.id)
+        _XFORMS[key] = (bytes(stored.xml), stored.md5)
+    return _XFORMS[key]
+
+
+# --------------------------------------------------------------------------- prefill CSVs
+
+
+def _label(household_id: str, doc: dict, status: str) -> str:
+    head = next((m.get("nama") for m in doc.get("anggota") or []
+                 if isinstance(m, dict) and m.get("hubungan") == 1), None)
+    parts = [household_id, head or "", doc.get("alamat") or ""]
+    rt, rw = doc.get("rt"), doc.get("rw")
+    if rt or rw:
+        parts.append(f"RT {rt or '-'}/RW {rw or '-'}")
+    label = " · ".join(p for p in parts if p)
+    if status == "visited":
+        label += " (sudah dikunjungi)"
+    elif status == "returned":
+        label += " (kunjungan ulang)"
+    return label
+
+
+def families(session: Session, user: User) -> list[dict]:
+    """The enumerator's open assignments as ``prefill_csvs`` wants them, by household id."""
+    rows = session.execute(
+        select(Assignment.household_id, Assignment.status, Assignment.note,
+               VerifiedRecord.version, VerifiedRecord.doc)
+        .join(VerifiedRecord, VerifiedRecord.household_id == Assignment.household_id)
+        .where(Assignment.enumerator_id == user.id, Assignment.status.in_(OPEN_STATUSES))
+        .order_by(Assignment.household_id))
+    return [{"household_id": hid, "label": _label(hid, doc or {}, status),
+             "base_version": version, "visited": status == "visited",
+             "revisit": status == "returned",
+             "revisit_note": note if status == "returned" else None, "record": doc or {}}
+            for hid, status, note, version, doc in rows]
+
+
+def media(session: Session, user: User, row: FormVersion) -> dict[str, bytes]:
+    """``{"households.csv": bytes, "members.csv": bytes}`` for this enumerator only."""
+    households, members = prefill_csvs(compiled_form(row), families(session, user))
+    return {"households.csv": households, "members.csv": members}
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+@dataclasses.dataclass
+class Outcome:
+    status: int
+    message: str
+
+
+def _root_of(xml: bytes) -> tuple[str | None, str | None]:
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    try:
+        root = fromstring(xml)
+    except (ParseError, DefusedXmlException, ValueError):
+        raise OpenRosaError(400, "Isi xml_submission_file bukan XML yang sah (rusak, atau "
+                            "memakai entitas/DTD yang tidak diizinkan). Tidak ada yang "
+                            "disimpan.") from None
+    return root.get("id"), root.get("version")
+
+
+def _location(definition: dict, answers: dict) -> dict | None:
+    for f in definition["fields"]:
+        if f.get("type") == "geopoint" and isinstance(answers.get(f["name"]), dict):
+            geo = answers[f["name"]]
+            return {"lat": geo.get("lat"), "lon": geo.get("lon"),
+                    "accuracy_m": geo.get("accuracy_m")}
+    return None
+
+
+def _visit(definition: dict, visit: dict, shas: dict[str, str]) -> dict:
+    """The push-format visit: photos with their hashes, the location, a branch of its own."""
+    out = dict(visit)
+    out["photos"] = [{"field": p["field"], "filename": p["filename"],
+                      "sha256": shas.get(p["filename"], _PLACEHOLDER_SHA)}
+                     for p in visit["photos"]]
+    location = _location(definition, visit["answers"])
+    if location is not None:
+        out["location"] = location
+    # Each OpenRosa visit is a branch of its own for the held-chain logic: Collect keeps no
+    # offline chain of versions, so the visit never waits for a predecessor.
+    out["branch_id"] = visit["uuid"]
+    out["trunk_version"] = visit.get("base_version")
+    return out
+
+
+_CODES_ID = {"required": "wajib diisi", "type": "jenis jawabannya salah",
+             "constraint": "tidak memenuhi aturan", "photo_missing": "fotonya tidak ada"}
+
+
+def _problems_message(problems: list[dict]) -> str:
+    lines = []
+    for p in problems[:20]:
+        path = str(p.get("path", "")).removeprefix("answers.")
+        lines.append(f"- {path or 'kunjungan'}: {_CODES_ID.get(p.get('code'), p.get('code'))}"
+                     f" ({p.get('message')})")
+    more = f"\n... dan {len(problems) - 20} masalah lain." if len(problems) > 20 else ""
+    return ("Kiriman ditolak; perbaiki isian berikut lalu kirim lagi:\n" + "\n".join(lines)
+            + more)
+
+
+def _file_parts(files) -> list:
+    parts = []
+    for key, part in files.items(multi=True):
+        if key == "xml_submission_file":
+            continue
+        parts.append((part.filename or key, part))
+    return parts
+
+
+def _part_size(part) -> int:
+    stream = part.stream
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def _sha_of(part) -> str:
+    digest = hashlib.sha256()
+    stream = part.stream
+    stream.seek(0)
+    for chunk in iter(lambda: stream.read(64 * 1024), b""):
+        digest.update(chunk)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
+def receive(session: Session, user: User, req) -> Outcome:
+    """One POST of a submission; raises ``OpenRosaError`` with nothing stored when refused."""
+    config = current_app.config
+    xml_part = req.files.get("xml_submission_file")
+    if xml_part is None:
+        raise OpenRosaError(400, "Kiriman harus memuat bagian xml_submission_file.")
+    max_xml = config["MAX_PUSH_BYTES"]
+    xml = xml_part.stream.read(max_xml + 1)
+    if len(xml) > max_xml:
+        raise OpenRosaError(413, f"XML kiriman lebih dari {max_xml} byte.")
+    form_id, version = _root_of(xml)
+    if not isinstance(form_id, str) or not version or not version.isdigit():
+        raise OpenRosaError(404, f"Formulir {form_id!r} versi {version!r} tidak dikenal di "
+                            "server ini.")
+    row = open_form(session, form_id, int(version))
+    definition = row.definition
+    try:
+        visit, problems = submission_to_visit(definition, xml)
+    except XFormError:
+        raise OpenRosaError(400, "XML kiriman tidak cocok dengan formulir ini (tanpa "
+                            "instanceID, atau formulir lain).") from None
+    uuid = visit["uuid"]
+    if not 8 <= len(uuid) <= 64 or "/" in uuid or "\x00" in uuid:
+        raise OpenRosaError(400, "instanceID kiriman harus 8-64 karakter.")
+    household = visit.get("household_id")
+    if not household or session.scalar(select(Assignment.id).where(
+            Assignment.household_id == household, Assignment.enumerator_id == user.id,
+            Assignment.status.in_(OPEN_STATUSES)).limit(1)) is None:
+        raise OpenRosaError(403, f"Keluarga {household or '(kosong)'} tidak ditugaskan kepada "
+                            "Anda (lagi); kiriman tidak disimpan.")
+    xml_sha = hashlib.sha256(xml).hexdigest()
+    staged = session.get(OpenRosaSubmission, uuid)
+    if staged is not None and (staged.user_id != user.id or staged.xml_sha256 != xml_sha):
+        raise OpenRosaError(409, "Kiriman lain dengan instanceID yang sama sudah diterima, "
+                            "dengan isi berbeda; kiriman ini tidak disimpan. Kirim ulang isian "
+                            "yang persis sama, atau buat isian baru.")
+    if staged is None and session.get(Visit, uuid) is not None:
+        raise OpenRosaError(409, "Kunjungan dengan instanceID ini sudah diterima lewat jalur "
+                            "lain; kiriman ini tidak disimpan.")
+    known = dict(session.execute(select(OpenRosaFile.filename, OpenRosaFile.sha256)
+                                 .where(OpenRosaFile.instance_id == uuid)).all()) \
+        if staged is not None else {}
+    named = {p["filename"] for p in visit["photos"]}
+    max_photo = config["MAX_PHOTO_BYTES"]
+    new_parts = []
+    for name, part in _file_parts(req.files):
+        if _part_size(part) > max_photo:
+            raise OpenRosaError(413, f"Berkas {name} lebih dari {max_photo} byte; kiriman tidak "
+                                "disimpan.")
+        if name in named and name not in known:
+            new_parts.append((name, part))
+    # The answers are checked before anything is stored (files not arrived: a placeholder).
+    if staged is None:
+        _answers, errors = forms.validate_visit(compiled_form(row),
+                                                _visit(definition, visit, known))
+        if problems or errors:
+            raise OpenRosaError(400, _problems_message(problems + errors))
+    # Files: each through the photo pipeline; one refused removes those this POST added.
+    received: dict[str, store.PhotoResult] = {}
+    try:
+        for name, part in new_parts:
+            sha = _sha_of(part)
+            result = store.receive_photo(storage(), sha, part.stream, max_bytes=max_photo)
+            received[name] = result
+    except store.PhotoError as exc:
+        for result in received.values():
+            if result.created:
+                with contextlib.suppress(OSError):
+                    storage().delete(result.sha256)
+        reason = ("bukan foto JPEG, PNG atau HEIC yang utuh" if exc.status == 422
+                  else "terlalu besar")
+        raise OpenRosaError(exc.status if exc.status in (413, 422) else 422,
+                            f"Berkas {name} {reason}; kiriman tidak disimpan.") from None
+    device_id = (req.args.get("deviceID") or "openrosa")[:128].replace("\x00", "")
+    now = utcnow()
+    with write_transaction(session):
+        if staged is None:
+            session.add(OpenRosaSubmission(instance_id=uuid, user_id=user.id, form_id=row.form_id,
+                                           form_version=row.version, xml=xml,
+                                           xml_sha256=xml_sha, device_id=device_id,
+                                           received_at=now))
+            session.flush()
+        for name, result in received.items():
+            if session.get(Photo, result.sha256) is None:
+                with session.begin_nested():
+                    session.add(photo_row(result, user))
+            session.add(OpenRosaFile(instance_id=uuid, filename=name, sha256=result.sha256,
+                                     received_at=now))
+        for result in received.values():
+            photo_arrived(session, result.sha256)
+    shas = {**known, **{n: r.sha256 for n, r in received.items()}}
+    missing = sorted(named - set(shas))
+    staged = session.get(OpenRosaSubmission, uuid)
+    if staged.ingested_at is not None:
+        if received:
+            return Outcome(201, "Foto tambahan diterima; kunjungan ini sudah tersimpan.")
+        return Outcome(202, "Kiriman ini sudah diterima sebelumnya; tidak ada yang berubah.")
+    if missing:
+        return Outcome(201, "Bagian kiriman disimpan. Kunjungan diproses setelah foto berikut "
+                       "tiba: " + ", ".join(missing) + ".")
+    return _ingest(session, user, staged, definition, visit, shas)
+
+
+def _ingest(session: Session, user: User, staged: OpenRosaSubmission, definition: dict,
+            visit: dict, shas: dict[str, str]) -> Outcome:
+    full = _visit(definition, visit, shas)
+    result = ingest_batch(session, user_id=user.id, device_id=staged.device_id,
+                          batch_id=staged.instance_id, raw_body=bytes(staged.xml), visits=[full],
+                          channel="openrosa")[0]
+    if result.status in (ACCEPTED, WAITING, DUPLICATE):
+        with write_transaction(session):
+            row = session.get(OpenRosaSubmission, staged.instance_id)
+            row.ingested_at = utcnow()
+        if result.status == DUPLICATE:
+            return Outcome(202, "Kiriman ini sudah diterima sebelumnya; tidak ada yang berubah.")
+        return Outcome(201, "Kunjungan diterima dan akan dicocokkan dengan data DTSEN.")
+    with write_transaction(session):  # refused by the pipeline: nothing of it is kept
+        row = session.get(OpenRosaSubmission, staged.instance_id)
+        if row is not None:
+            session.delete(row)
+    if result.status == UUID_REUSED:
+        raise OpenRosaError(409, "Kunjungan lain dengan instanceID yang sama sudah tersimpan; "
+                            "kiriman ini tidak disimpan.")
+    raise OpenRosaError(400, _problems_message(result.errors))
+
