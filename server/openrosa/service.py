@@ -254,18 +254,23 @@ def receive(session: Session, user: User, req) -> Outcome:
     uuid = visit["uuid"]
     if not 8 <= len(uuid) <= 64 or "/" in uuid or "\x00" in uuid:
         raise OpenRosaError(400, "instanceID kiriman harus 8-64 karakter.")
-    household = visit.get("household_id")
-    if not household or session.scalar(select(Assignment.id).where(
-            Assignment.household_id == household, Assignment.enumerator_id == user.id,
-            Assignment.status.in_(OPEN_STATUSES)).limit(1)) is None:
-        raise OpenRosaError(403, f"Keluarga {household or '(kosong)'} tidak ditugaskan kepada "
-                            "Anda (lagi); kiriman tidak disimpan.")
     xml_sha = hashlib.sha256(xml).hexdigest()
     staged = session.get(OpenRosaSubmission, uuid)
-    if staged is not None and (staged.user_id != user.id or staged.xml_sha256 != xml_sha):
+    household = visit.get("household_id")
+    not_yours = OpenRosaError(403, f"Keluarga {household or '(kosong)'} tidak ditugaskan "
+                              "kepada Anda (lagi); kiriman tidak disimpan.")
+    if staged is not None and staged.user_id != user.id:
+        raise not_yours
+    if staged is not None and staged.xml_sha256 != xml_sha:
         raise OpenRosaError(409, "Kiriman lain dengan instanceID yang sama sudah diterima, "
                             "dengan isi berbeda; kiriman ini tidak disimpan. Kirim ulang isian "
                             "yang persis sama, atau buat isian baru.")
+    # A resend of a stored visit stays harmless after its family's assignment ended.
+    if (staged is None or staged.ingested_at is None) and (
+            not household or session.scalar(select(Assignment.id).where(
+                Assignment.household_id == household, Assignment.enumerator_id == user.id,
+                Assignment.status.in_(OPEN_STATUSES)).limit(1)) is None):
+        raise not_yours
     if staged is None and session.get(Visit, uuid) is not None:
         raise OpenRosaError(409, "Kunjungan dengan instanceID ini sudah diterima lewat jalur "
                             "lain; kiriman ini tidak disimpan.")
@@ -314,8 +319,11 @@ def receive(session: Session, user: User, req) -> Outcome:
             session.flush()
         for name, result in received.items():
             if session.get(Photo, result.sha256) is None:
-                with session.begin_nested():
-                    session.add(photo_row(result, user))
+                try:
+                    with session.begin_nested():
+                        session.add(photo_row(result, user))
+                except IntegrityError:  # the same photo from another request at once
+                    pass
             session.add(OpenRosaFile(instance_id=uuid, filename=name, sha256=result.sha256,
                                      received_at=now))
         for result in received.values():

@@ -416,3 +416,12 @@ def test_one_enumerators_key_never_reaches_another_enumerators_families(devices,
 def test_submissions_are_not_in_the_openapi_document(client):
     spec = client.get("/api/openapi.json").get_json()
     assert not [p for p in spec["paths"] if "openrosa" in p]
+
+
+def test_a_resend_after_reconciliation_is_still_202(devices, submission, db, reconcile):
+    v, xml, files = submission()
+    assert devices["ani"].send(xml, files)[-1].status_code == 201
+    assert reconcile() == 1  # the assignment is done: the family is no longer open to ani
+    assert [r.status_code for r in devices["ani"].send(xml, files)] == [202]
+    fresh, xml2, files2 = submission()
+    assert devices["ani"].send(xml2, files2)[-1].status_code == 403  # a new visit is refused
