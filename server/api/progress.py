@@ -90,8 +90,7 @@ class EscalatedPageSchema(Schema):
 
 @blp.route("")
 class Progress(MethodView):
-    # Not a pemantau: these counts are unsuppressed; a pemantau reads /api/v1/monitoring.
-    @login_required("supervisor", "admin")
+    @login_required("supervisor", "admin", "pemantau")
     @blp.doc(operationId="getProgress")
     @errors({404: ["not_found"]})
     @blp.arguments(ProgressQuerySchema, location="query")

@@ -94,9 +94,9 @@ def areas_at(session: Session, user: User, level: str, parent: str | None, *,
 def progress(session: Session, user: User, level: str = "kecamatan", parent: str | None = None,
              round_id: int | None = None, *, priority: bool = False) -> dict:
     """Counters per area of ``level`` (under ``parent`` for kelurahan), for one round."""
-    # A pemantau sees only the monitoring view's suppressed aggregates, never these counts.
-    if user.role not in ("supervisor", "admin"):
-        raise ServiceError(403, "Only supervisors and admins see progress.", code="forbidden")
+    if user.role not in ("supervisor", "admin", "pemantau"):
+        raise ServiceError(403, "Only supervisors, admins and monitors see progress.",
+                           code="forbidden")
     rnd = chosen_round(session, round_id)
     areas = areas_at(session, user, level, parent, priority=priority)
     rows = {code: {"code": code, "name": name,
@@ -114,6 +114,12 @@ def progress(session: Session, user: User, level: str = "kecamatan", parent: str
         _add(totals, {k: v for k, v in row.items() if k in ("households", *ASSIGNMENT_METRICS)})
         _add(totals, {OPEN_PREFIX + k: n for k, n in row["conflicts_open"].items()})
         totals["escalated"] += row["escalated"]
+    if user.role == "pemantau":
+        # Workflow counts only: open conflicts by kind are the monitoring view's targeting
+        # errors unsuppressed (a "deceased_receiving_aid: 1" in a small kelurahan); the
+        # pemantau keeps their total and reads the kinds, suppressed, from /monitoring.
+        for row in (*rows.values(), totals):
+            row["conflicts_open"] = {}
     return {
         "level": level,
         "parent": parent,

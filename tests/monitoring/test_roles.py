@@ -1,7 +1,6 @@
 """A pemantau reaches aggregates only: every route of the API and of the pages is tried with a
-pemantau's token or session, and nothing but the monitoring and account paths answers with
-data (docs/monitoring.md, "Who sees what"); the progress counts are unsuppressed, so they are
-supervisors' and admins' only."""
+pemantau's token or session, and nothing but the monitoring, progress (workflow counts, no
+conflict kinds) and account paths answers with data (docs/monitoring.md, "Who sees what")."""
 
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ API_ALLOWED = {
     ("GET", "/api/v1/me"): 200,
     ("GET", "/api/v1/health"): 200,
     ("GET", "/api/v1/areas"): 200,
+    ("GET", "/api/v1/progress"): 200,
     ("GET", "/api/v1/monitoring"): 200,
     ("GET", "/api/v1/exports/monitoring.csv"): 200,
     ("POST", "/api/v1/auth/token"): 422,   # login itself (an empty body here)
@@ -187,6 +187,25 @@ def test_operations_without_roles_are_the_staffs(app):
             if roles and "pemantau" in roles:
                 assert (method.upper(), path) in {
                     ("GET", "/api/v1/me"), ("GET", "/api/v1/areas"),
-                    ("GET", "/api/v1/monitoring"),
+                    ("GET", "/api/v1/progress"), ("GET", "/api/v1/monitoring"),
                     ("GET", "/api/v1/exports/monitoring.csv"),
                     ("DELETE", "/api/v1/auth/token")}, (method, path)
+
+
+def test_a_pemantau_sees_progress_without_conflict_kinds(demo, db, client, token):
+    """The contract gives a pemantau progress; its open conflicts by kind would be the
+    monitoring view's targeting errors unsuppressed, so they come as a total only."""
+    from server.services.review import reopen_conflict
+    from tests.monitoring.conftest import _user
+
+    closed = db.scalar(select(Conflict).where(Conflict.status == "resolved")
+                       .order_by(Conflict.id))
+    reopen_conflict(db, _user(db, "admin"), closed.id, note="dibuka lagi")
+    staff = client.get("/api/v1/progress?priority=1", headers=token("admin")).get_json()
+    assert staff["totals"]["conflicts_open"]
+    body = client.get("/api/v1/progress?priority=1", headers=token("pemantau-bappeda"))
+    assert body.status_code == 200
+    body = body.get_json()
+    assert body["totals"]["conflicts_open_total"] == staff["totals"]["conflicts_open_total"]
+    assert body["totals"]["conflicts_open"] == {}
+    assert all(a["conflicts_open"] == {} for a in body["areas"])

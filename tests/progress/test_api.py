@@ -109,16 +109,3 @@ def test_escalated_list_for_admins(client, db, field, make_user, login, add_conf
     kec = _by_code(client.get("/api/v1/progress", headers=admin).get_json())
     assert kec["31.73.01"]["escalated"] == 1
     assert client.get("/api/v1/progress", headers=admin).get_json()["totals"]["escalated"] == 1
-
-
-def test_a_pemantau_is_refused_the_unsuppressed_counts(client, field, make_user, login):
-    """A pemantau sees only the monitoring view's suppressed aggregates: progress is 403, and
-    the OpenAPI document says so (x-roles)."""
-    make_user("pantau", role="pemantau", areas=("31.73.01",))
-    headers = login("pantau", device_id="pantau-1")
-    for url in ("/api/v1/progress", "/api/v1/progress?level=kelurahan&parent=31.73.01"):
-        r = client.get(url, headers=headers)
-        assert r.status_code == 403 and r.get_json()["error"]["code"] == "forbidden"
-    assert client.get("/api/v1/monitoring", headers=headers).status_code == 200
-    doc = client.get("/api/openapi.json").get_json()
-    assert doc["paths"]["/api/v1/progress"]["get"]["x-roles"] == ["supervisor", "admin"]
