@@ -29,6 +29,7 @@ def api_blueprint_names(app: Flask) -> set[str]:
 
 def init_app(app: Flask) -> None:
     """Register the pages and CSRF protection; call after the API's blueprints exist."""
+    import server.web.openrosa  # noqa: F401  (Collect's settings QR code page)
     import server.web.work  # noqa: F401  (its routes join the pages blueprint)
     from server.web import monitoring  # noqa: F401  (the monitoring page joins the blueprint)
     from server.web.views import bp
