@@ -10,6 +10,9 @@ through Flask's test client (only server time counts), as a supervisor holding a
   ``/review/antrean?kelurahan=``, a conflict ``/review/konflik/<id>``, the assignment page
   ``/review/penugasan?kelurahan=`` and the monitoring view ``/review/pemantauan`` (with
   ``GET /api/v1/monitoring``), each with its size in HTML plus its stylesheets (<= 100 KB).
+  The assigned families also get a visit each (verified, under review or returned, received
+  over the round's 52 weeks), so that the monitoring counters hold a full year of weekly rows
+  for every kelurahan; the time to count them all (``sync.monitoring.drain``) is printed.
 
     .venv/bin/python -m bench.review_queue [--households 1000000] [--conflicts 200000]
         [--assigned 300000] [--database-url URL] [--sample 200]
@@ -105,6 +108,51 @@ def build(app, households: int, assigned: int, conflicts: int, seed: int = 8) ->
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
     return {"kelurahan": kelurahan, **timings}
+
+
+def build_visits(app, households: int, assigned: int, seed: int = 9) -> dict:
+    """One visit per assigned family, received over the round's 52 weeks, then every marked
+    family counted for monitoring (the drain a live instance spreads over its writers)."""
+    from server.extensions import db
+    from sync import monitoring
+    from sync.db import write_transaction
+
+    rng = random.Random(seed)
+    out = {}
+    with app.app_context():
+        engine = db.engine
+        sqlite_db = engine.dialect.name == "sqlite"
+        start = dt.datetime(2026, 1, 5, 3, tzinfo=dt.UTC)
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO sync_batches (batch_id, user_id, device_id, "
+                              "received_at, body, visits, stored) VALUES ('bench', 1, 'bench', "
+                              ":now, :body, 0, 0)"), {"now": start.replace(tzinfo=None)
+                                                       if sqlite_db else start, "body": b""})
+        order = random.Random(8).sample(range(households), assigned)  # build()'s families
+        for first in range(0, assigned, 20_000):
+            rows = []
+            for n, i in enumerate(order[first:first + 20_000], start=first):
+                at = start + dt.timedelta(minutes=rng.randrange(60 * 24 * 7 * 52))
+                status = rng.choice(("verified", "verified", "needs_review", "returned"))
+                at = at.replace(tzinfo=None) if sqlite_db else at
+                rows.append({"u": f"bench-{n:09d}", "h": f"KLG-{i:09d}", "s": status,
+                             "t": at})
+            with engine.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO visits (uuid, content_hash, household_id, form_id, "
+                    "form_version, enumerator_id, device_id, batch_id, round_id, started_at, "
+                    "received_at, answers, raw, status, attempts, processed_at, reviewed_at) "
+                    "VALUES (:u, 'x', :h, 'verifikasi_keluarga', 1, 1, 'bench', 1, 1, :t, :t, "
+                    "'{}', '{}', :s, 1, :t, :t)"), rows)
+        out["visits_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with write_transaction(db.session):
+            out["counted"] = monitoring.drain(db.session)
+        out["drain_s"] = time.perf_counter() - t0
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    return out
 
 
 def _time(client, url, headers, n) -> list[float]:
@@ -242,6 +290,10 @@ def main() -> None:
     print(f"  setup (triggers on): families {setup['families_s']:.1f} s, assignments "
           f"{setup['assignments_s']:.1f} s, conflicts {setup['conflicts_s']:.1f} s",
           file=sys.stderr)
+    visits = build_visits(app, args.households, assigned)
+    print(f"  visits {visits['visits_s']:.1f} s; monitoring drain: {visits['counted']:,} "
+          f"families counted in {visits['drain_s']:.1f} s "
+          f"({visits['counted'] / max(visits['drain_s'], 1e-9):,.0f} a second)", file=sys.stderr)
     result = measure(app, setup["kelurahan"], args.sample)
     with app.app_context():
         from server.extensions import db
