@@ -119,6 +119,19 @@ def enumerator_load(session: Session, round_id: int,
 LoadCounts = dict[tuple[int, int, str], int]
 
 
+def round_totals(session: Session) -> dict[int, dict[str, int]]:
+    """Each round's assignments by status, summed from the counters: {round_id: {status: n}}
+    (the rounds page; ``assigned`` left out)."""
+    out: dict[int, dict[str, int]] = {}
+    for round_id, metric, n in session.execute(
+            select(EnumeratorLoad.round_id, EnumeratorLoad.metric, func.sum(EnumeratorLoad.n))
+            .where(EnumeratorLoad.metric != "assigned", EnumeratorLoad.n != 0)
+            .group_by(EnumeratorLoad.round_id, EnumeratorLoad.metric)):
+        if n:
+            out.setdefault(round_id, {})[metric] = int(n)
+    return out
+
+
 def load_counters(session: Session) -> LoadCounts:
     """Every non-zero ``enumerator_load`` row: (round_id, enumerator_id, metric) -> n."""
     rows = session.execute(select(EnumeratorLoad.round_id, EnumeratorLoad.enumerator_id,

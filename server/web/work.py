@@ -21,7 +21,7 @@ from flask import (
     url_for,
 )
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from server.extensions import db
 from server.models import User
@@ -125,11 +125,7 @@ class CloseForm(Schema):
 def _rounds_page(error: str | None = None, status: int = 200, form: dict | None = None):
     rounds = db.session.scalars(select(Round).order_by(Round.starts_on.desc(),
                                                        Round.id.desc())).all()
-    counts: dict[int, dict[str, int]] = {}
-    for round_id, state, n in db.session.execute(
-            select(Assignment.round_id, Assignment.status, func.count())
-            .group_by(Assignment.round_id, Assignment.status)):
-        counts.setdefault(round_id, {})[state] = n
+    counts = progress.round_totals(db.session)  # the counters, not a count of every row
     return render_template("pages/rounds.html", user=g.user, rounds=rounds, counts=counts,
                            error=error, form=form or {}), status
 
