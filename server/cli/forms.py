@@ -1,4 +1,4 @@
-"""``flask --app server forms publish|close|list|example``."""
+"""``flask --app server forms publish|close|list|example|import-xlsform``."""
 
 from __future__ import annotations
 
@@ -86,3 +86,47 @@ def example_command(form_id: str, version: int | None, household_id: str | None)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(visit, indent=2, ensure_ascii=False))
+
+
+@cli.command("import-xlsform")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--publish", is_flag=True, help="Publish the definition (as `forms publish` does).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the JSON definition (default: beside FILE, .json).")
+def import_xlsform_command(file: Path, publish: bool, out: Path | None):
+    """Convert an XLSForm (.xlsx) to a Tapak form definition; write it, or publish it.
+
+    Every problem is listed with its sheet and row; nothing is written or published then.
+    """
+    from forms.xlsform import XLSFormError, count_questions, describe, load_xlsform
+
+    try:
+        definition, warnings = load_xlsform(file)
+    except XLSFormError as exc:
+        for problem in exc.errors:
+            click.echo(f"  {describe(problem)}", err=True)
+        raise click.ClickException(
+            f"{file}: {len(exc.errors)} problem(s); nothing converted") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc}") from None
+    for warning in warnings:
+        click.echo(f"  warning: {describe(warning)}", err=True)
+    n = count_questions(definition["fields"])
+    click.echo(f"{definition['form_id']} v{definition['version']}: {n['questions']} questions, "
+               f"{n['notes']} notes, {n['groups']} groups, {n['repeats']} repeats, "
+               f"{len(definition.get('choices') or {})} choice lists")
+    if out is not None or not publish:
+        target = out or file.with_suffix(".json")
+        text = json.dumps(definition, indent=2, ensure_ascii=False) + "\n"
+        target.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {target}")
+    if publish:
+        try:
+            with write_transaction(db.session):
+                row, created = form_store.publish_form(db.session, definition)
+                state = "published" if created else "already published, unchanged"
+                click.echo(f"{row.form_id} v{row.version} {state} (hash {row.hash[:12]})")
+        except form_store.FormPublishError as exc:
+            for problem in exc.errors:
+                click.echo(f"  {problem['path']}: {problem['message']}", err=True)
+            raise click.ClickException(exc.message) from None
