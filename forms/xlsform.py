@@ -356,9 +356,10 @@ def _choices(r: _Reader) -> tuple[dict, dict[str, str]]:
     if CHOICES not in r.sheets:
         return {}, {}
     header, rows = r.sheets[CHOICES]
-    r.columns(CHOICES, header, {"list_name", "name", "label"}, set())
+    r.columns(CHOICES, header, {"list_name", "name", "label"}, {"type"})
     lists: dict[str, list[tuple[int, dict]]] = {}
     first_row: dict[str, int] = {}
+    text_lists: set[str] = set()
     for number, row in rows:
         list_name = _text(row.get("list_name"))
         name = _text(row.get("name"))
@@ -373,6 +374,10 @@ def _choices(r: _Reader) -> tuple[dict, dict[str, str]]:
             r.error(CHOICES, number, f"choice '{name}' of list '{list_name}' has no label")
             continue
         first_row.setdefault(list_name, number)
+        if _text(row.get("tapak::type")) == "text":
+            text_lists.add(list_name)
+        elif row.get("tapak::type") is not None:
+            r.error(CHOICES, number, "tapak::type on a choice is 'text' (codes kept as text)")
         lists.setdefault(list_name, []).append((number, {"name": name, "label": label}))
     out: dict[str, list] = {}
     kinds: dict[str, str] = {}
@@ -387,7 +392,7 @@ def _choices(r: _Reader) -> tuple[dict, dict[str, str]]:
                     f"and 'no' only, not {', '.join(codes)}",
                 )
             continue
-        ints = all(_INT_RE.match(o["name"]) for _, o in options)
+        ints = list_name not in text_lists and all(_INT_RE.match(o["name"]) for _, o in options)
         kinds[list_name] = "int" if ints else "str"
         r.where[f"choices.{list_name}"] = (CHOICES, first_row[list_name])
         out[list_name] = []
@@ -989,9 +994,13 @@ class _Writer:
                 _put_label(row, "label", label)
                 rows.append(row)
         for list_name, options in (self.d.get("choices") or {}).items():
+            # text codes that all look like whole numbers would come back as integers
+            as_text = all(type(o["value"]) is str and _INT_RE.match(o["value"]) for o in options)
             for o in options:
                 row = {"list_name": list_name, "name": str(o["value"])}
                 _put_label(row, "label", o["label"])
+                if as_text:
+                    row["tapak::type"] = "text"
                 rows.append(row)
         return rows
 

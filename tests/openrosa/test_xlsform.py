@@ -86,6 +86,129 @@ def test_an_edited_xpath_wins_over_a_stale_tapak_rule(v1):
     assert any("tapak::constraint no longer matches" in w["message"] for w in warnings)
 
 
+# every key and type of the definition format survives the trip, not only v1's
+EXOTIC = {
+    "form_id": "lengkap",
+    "version": 7,
+    "title": "Semua jenis",
+    "description": "Setiap kunci definisi",
+    "choices": {
+        "kode_teks": [{"value": "1", "label": "Satu"}, {"value": "2", "label": "Dua"}],
+        "warna": [
+            {"value": "merah", "label": {"id": "Merah", "en": "Red"}},
+            {"value": "biru", "label": {"id": "Biru", "en": "Blue"}},
+        ],
+    },
+    "fields": [
+        {
+            "name": "waktu",
+            "type": "datetime",
+            "label": "Waktu",
+            "example": "2026-01-05T09:12:00+07:00",
+        },
+        {
+            "name": "berat",
+            "type": "decimal",
+            "label": "Berat",
+            "min": 0.5,
+            "max": 99.5,
+            "example": 12.25,
+        },
+        {
+            "name": "kode",
+            "type": "select_one",
+            "choices": "kode_teks",
+            "label": "Kode",
+            "example": "2",
+        },
+        {
+            "name": "warna",
+            "type": "select_multiple",
+            "choices": "warna",
+            "label": "Warna",
+            "min_count": 1,
+            "max_count": 2,
+            "example": ["merah", "biru"],
+            "required": False,
+        },
+        {
+            "name": "titik",
+            "type": "geopoint",
+            "label": "Titik",
+            "example": {"lat": -6.2, "lon": 106.8, "accuracy_m": 5},
+        },
+        {
+            "name": "tanggal",
+            "type": "date",
+            "label": "Tanggal",
+            "min": "2020-01-01",
+            "max": "2030-12-31",
+            "age_helper": "usia",
+            "example": "2021-02-03",
+        },
+        {
+            "name": "kode_pos",
+            "type": "text",
+            "label": "Kode pos",
+            "pattern": "[0-9]{5}",
+            "min_length": 5,
+            "max_length": 5,
+            "example": "01234",
+            "hint": "Lima angka",
+        },
+        {
+            "name": "blok",
+            "type": "group",
+            "label": "Blok",
+            "constraint": {"!!": {"var": "blok.isi"}},
+            "constraint_message": "Isi dulu",
+            "fields": [{"name": "isi", "type": "integer", "label": "Isi", "min": 0, "example": 0}],
+        },
+        {
+            "name": "luar",
+            "type": "repeat",
+            "label": "Luar",
+            "max_count": 5,
+            "fields": [
+                {
+                    "name": "n",
+                    "type": "integer",
+                    "label": "N",
+                    "relevant": {">=": [{"var": "usia"}, 18]},
+                },
+                {
+                    "name": "dalam",
+                    "type": "repeat",
+                    "label": "Dalam",
+                    "fields": [
+                        {
+                            "name": "m",
+                            "type": "integer",
+                            "label": "M",
+                            "relevant": {">": [{"var": "_parent.n"}, 0]},
+                        }
+                    ],
+                },
+            ],
+        },
+        {
+            "name": "catatan",
+            "type": "note",
+            "label": "Selesai",
+            "relevant": {">": [{"var": "luar.length"}, 0]},
+        },
+    ],
+}
+
+
+def test_every_key_and_type_survives_the_round_trip():
+    assert forms.check_definition(EXOTIC) == []
+    back, warnings = definition_from_xlsform(xlsx_of(EXOTIC))
+    assert warnings == []
+    assert back == EXOTIC
+    assert forms.content_hash(back) == forms.content_hash(EXOTIC)
+
+
 # -- a hand-built workbook -----------------------------------------------------
 
 SURVEY = [
@@ -106,20 +229,75 @@ SURVEY = [
     ),
     ("start", "mulai"),
     ("select_one hasil", "hasil", "Hasil", "Result", None, None, None, None, "yes"),
-    ("select_one tapak_ya_tidak", "setuju", "Setuju", "Consent", None, "${hasil} = 1", None, None,
-     "yes", "Wajib"),
+    (
+        "select_one tapak_ya_tidak",
+        "setuju",
+        "Setuju",
+        "Consent",
+        None,
+        "${hasil} = 1",
+        None,
+        None,
+        "yes",
+        "Wajib",
+    ),
     ("begin group", "rumah", "Rumah", "House", None, "${setuju} = 'yes'"),
-    ("integer", "kamar", "Jumlah kamar", "Rooms", None, None, ". >= 1 and . <= 20",
-     "Antara 1 dan 20", "yes", None, "rumah.kamar", 2),
-    ("select_multiple fasilitas", "fasilitas", "Fasilitas", "Facilities", None, None, None, None,
-     None, None, None, None, "minimal"),
+    (
+        "integer",
+        "kamar",
+        "Jumlah kamar",
+        "Rooms",
+        None,
+        None,
+        ". >= 1 and . <= 20",
+        "Antara 1 dan 20",
+        "yes",
+        None,
+        "rumah.kamar",
+        2,
+    ),
+    (
+        "select_multiple fasilitas",
+        "fasilitas",
+        "Fasilitas",
+        "Facilities",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "minimal",
+    ),
     ("end group",),
     ("begin_repeat", "anggota", "Anggota", "Members", None, "${setuju} = 'yes'"),
-    ("text", "nik", "NIK", "NIK", "16 angka", None, "regex(., '^[0-9]{16}$')", None, "yes", None,
-     "nik", "3173010101010001"),
+    (
+        "text",
+        "nik",
+        "NIK",
+        "NIK",
+        "16 angka",
+        None,
+        "regex(., '^[0-9]{16}$')",
+        None,
+        "yes",
+        None,
+        "nik",
+        "3173010101010001",
+    ),
     ("select_one jk", "jk", "Jenis kelamin", "Sex", None, None, None, None, "yes"),
-    ("date", "lahir", "Tanggal lahir", "Birth date", None, None,
-     "decimal-date-time(.) <= decimal-date-time(today())", "Tidak boleh setelah hari ini"),
+    (
+        "date",
+        "lahir",
+        "Tanggal lahir",
+        "Birth date",
+        None,
+        None,
+        "decimal-date-time(.) <= decimal-date-time(today())",
+        "Tidak boleh setelah hari ini",
+    ),
     ("select_one tapak_ya_tidak", "hamil", "Hamil", "Pregnant", None, "${jk} = 'P'"),
     ("end_repeat",),
     ("geopoint", "lokasi", "Lokasi", "Location"),
@@ -158,38 +336,97 @@ EXPECTED = {
         ],
     },
     "fields": [
-        {"name": "hasil", "type": "select_one", "choices": "hasil",
-         "label": {"id": "Hasil", "en": "Result"}, "required": True},
-        {"name": "setuju", "type": "boolean", "label": {"id": "Setuju", "en": "Consent"},
-         "required": True, "relevant": {"===": [{"var": "hasil"}, 1]}},
-        {"name": "rumah", "type": "group", "label": {"id": "Rumah", "en": "House"},
-         "relevant": CONSENT, "fields": [
-            {"name": "kamar", "type": "integer", "label": {"id": "Jumlah kamar", "en": "Rooms"},
-             "required": True, "prefill": "rumah.kamar", "example": 2,
-             "constraint": {"and": [{">=": [{"var": "value"}, 1]},
-                                    {"<=": [{"var": "value"}, 20]}]},
-             "constraint_message": {"id": "Antara 1 dan 20"}},
-            {"name": "fasilitas", "type": "select_multiple", "choices": "fasilitas",
-             "label": {"id": "Fasilitas", "en": "Facilities"}},
-        ]},
-        {"name": "anggota", "type": "repeat", "label": {"id": "Anggota", "en": "Members"},
-         "relevant": CONSENT, "fields": [
-            {"name": "nik", "type": "text", "label": {"id": "NIK", "en": "NIK"},
-             "hint": "16 angka", "required": True, "prefill": "nik",
-             "example": "3173010101010001", "pattern": "[0-9]{16}"},
-            {"name": "jk", "type": "select_one", "choices": "jk",
-             "label": {"id": "Jenis kelamin", "en": "Sex"}, "required": True},
-            {"name": "lahir", "type": "date", "label": {"id": "Tanggal lahir", "en": "Birth date"},
-             "constraint": {"<=": [{"var": "value"}, {"var": "_visit.date"}]},
-             "constraint_message": {"id": "Tidak boleh setelah hari ini"}},
-            {"name": "hamil", "type": "boolean", "label": {"id": "Hamil", "en": "Pregnant"},
-             "relevant": {"===": [{"var": "_item.jk"}, "P"]}},
-        ]},
+        {
+            "name": "hasil",
+            "type": "select_one",
+            "choices": "hasil",
+            "label": {"id": "Hasil", "en": "Result"},
+            "required": True,
+        },
+        {
+            "name": "setuju",
+            "type": "boolean",
+            "label": {"id": "Setuju", "en": "Consent"},
+            "required": True,
+            "relevant": {"===": [{"var": "hasil"}, 1]},
+        },
+        {
+            "name": "rumah",
+            "type": "group",
+            "label": {"id": "Rumah", "en": "House"},
+            "relevant": CONSENT,
+            "fields": [
+                {
+                    "name": "kamar",
+                    "type": "integer",
+                    "label": {"id": "Jumlah kamar", "en": "Rooms"},
+                    "required": True,
+                    "prefill": "rumah.kamar",
+                    "example": 2,
+                    "constraint": {
+                        "and": [{">=": [{"var": "value"}, 1]}, {"<=": [{"var": "value"}, 20]}]
+                    },
+                    "constraint_message": {"id": "Antara 1 dan 20"},
+                },
+                {
+                    "name": "fasilitas",
+                    "type": "select_multiple",
+                    "choices": "fasilitas",
+                    "label": {"id": "Fasilitas", "en": "Facilities"},
+                },
+            ],
+        },
+        {
+            "name": "anggota",
+            "type": "repeat",
+            "label": {"id": "Anggota", "en": "Members"},
+            "relevant": CONSENT,
+            "fields": [
+                {
+                    "name": "nik",
+                    "type": "text",
+                    "label": {"id": "NIK", "en": "NIK"},
+                    "hint": "16 angka",
+                    "required": True,
+                    "prefill": "nik",
+                    "example": "3173010101010001",
+                    "pattern": "[0-9]{16}",
+                },
+                {
+                    "name": "jk",
+                    "type": "select_one",
+                    "choices": "jk",
+                    "label": {"id": "Jenis kelamin", "en": "Sex"},
+                    "required": True,
+                },
+                {
+                    "name": "lahir",
+                    "type": "date",
+                    "label": {"id": "Tanggal lahir", "en": "Birth date"},
+                    "constraint": {"<=": [{"var": "value"}, {"var": "_visit.date"}]},
+                    "constraint_message": {"id": "Tidak boleh setelah hari ini"},
+                },
+                {
+                    "name": "hamil",
+                    "type": "boolean",
+                    "label": {"id": "Hamil", "en": "Pregnant"},
+                    "relevant": {"===": [{"var": "_item.jk"}, "P"]},
+                },
+            ],
+        },
         {"name": "lokasi", "type": "geopoint", "label": {"id": "Lokasi", "en": "Location"}},
-        {"name": "foto", "type": "photo", "label": {"id": "Foto rumah", "en": "House photo"},
-         "required": True, "relevant": CONSENT},
-        {"name": "terima_kasih", "type": "note",
-         "label": {"id": "Terima kasih", "en": "Thank you"}},
+        {
+            "name": "foto",
+            "type": "photo",
+            "label": {"id": "Foto rumah", "en": "House photo"},
+            "required": True,
+            "relevant": CONSENT,
+        },
+        {
+            "name": "terima_kasih",
+            "type": "note",
+            "label": {"id": "Terima kasih", "en": "Thank you"},
+        },
     ],
 }
 
@@ -218,8 +455,12 @@ def test_yes_no_list_marked_boolean_and_plain_labels():
     definition, _ = definition_from_xlsform(workbook(survey, choices, settings))
     assert definition["fields"] == [
         {"name": "ada", "type": "boolean", "label": "Ada?"},
-        {"name": "apa", "type": "text", "label": "Apa?",
-         "relevant": {"===": [{"var": "ada"}, True]}},
+        {
+            "name": "apa",
+            "type": "text",
+            "label": "Apa?",
+            "relevant": {"===": [{"var": "ada"}, True]},
+        },
     ]
     # the list stays (a designer may use it elsewhere); its codes are text
     assert definition["choices"]["yn"][0] == {"value": "yes", "label": "Ya"}
