@@ -161,6 +161,7 @@ def _read_sheets(source: Any) -> dict[str, tuple[list[str], list[tuple[int, dict
     out: dict[str, tuple[list[str], list[tuple[int, dict]]]] = {}
     try:
         for ws in book.worksheets:
+            ws.reset_dimensions()  # some tools write a wrong sheet size; read every row
             rows = ws.iter_rows(values_only=True)
             header_row = next(rows, None) or ()
             header = [(str(h).strip() if h is not None else "") for h in header_row]
@@ -812,14 +813,15 @@ def _at_path(definition: dict, path: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _locate(r: _Reader, error: dict) -> tuple[str, int | None]:
-    path = error["path"]
+def _locate(r: _Reader, error: dict) -> tuple[str, int | None, str]:
+    """(sheet, row, the rest of the path: the key) of a check_definition problem."""
+    full = path = error["path"]
     while path:
         if path in r.where:
-            return r.where[path]
+            return (*r.where[path], full[len(path) :].lstrip("."))
         cut = max(path.rfind("."), path.rfind("["))
         path = path[:cut] if cut > 0 else ""
-    return SURVEY, None
+    return SURVEY, None, full
 
 
 def definition_from_xlsform(source: Any) -> tuple[dict, list[dict]]:
@@ -845,18 +847,31 @@ def definition_from_xlsform(source: Any) -> tuple[dict, list[dict]]:
     definition["fields"] = fields
     _translate_rules(r, definition)
     for problem in check_definition(definition):
-        sheet, row = _locate(r, problem)
-        key = problem["path"].rsplit(".", 1)[-1]
-        if problem["code"] == "choices_missing":
-            key = "choices"
+        sheet, row, rest = _locate(r, problem)
+        if sheet == SETTINGS:
+            rest = problem["path"]  # title.id, form_id...
+        head = rest.split(".")[0]
+        key = "choices" if problem["code"] == "choices_missing" else head
         if (sheet, row, key) in r.row_errors or (sheet, row, "type") in r.row_errors:
             continue  # already said, in the workbook's words
         if problem["path"] == "fields" and any(e[0] == SURVEY for e in r.row_errors):
             continue  # no question left because every row was refused
-        column = problem["path"].rsplit(".", 1)[-1]
-        column = re.sub(r"\[\d+\]$", "", column)
         message = problem["message"]
-        r.error(sheet, row, message if f"'{column}'" in message else f"{column}: {message}")
+        if rest.endswith(".id") and problem["code"] == "required":
+            column = rest[:-3]
+            message = (
+                f"Tapak needs the Indonesian text: a plain '{column}' column or "
+                f"'{column}::Bahasa Indonesia (id)'"
+            )
+            if column == "title":
+                message = (
+                    "Tapak needs the Indonesian title: a plain 'form_title' column (other "
+                    "languages in 'tapak::title::English (en)')"
+                )
+            rest = ""
+        r.error(
+            sheet, row, f"{rest}: {message}" if rest and f"'{head}'" not in message else message
+        )
     if r.errors:
         r.errors.sort(key=lambda e: (e["sheet"] != SETTINGS, e["sheet"], e["row"] or 0))
         raise XLSFormError(r.errors)

@@ -543,6 +543,14 @@ def test_settings_choices_and_definition_checks_point_at_rows():
     assert _has(errors, "survey", 3, "pattern")
 
 
+def test_a_label_without_indonesian_is_refused_with_the_column_to_add():
+    survey = [("type", "name", "label::English (en)"), ("text", "nama", "Name")]
+    settings = [("form_id", "version", "form_title::English (en)"), ("kecil", 1, "Small")]
+    errors = _errors(survey, settings=settings)
+    assert _has(errors, "survey", 2, "a plain 'label' column or 'label::Bahasa Indonesia (id)'")
+    assert _has(errors, "settings", 2, "a plain 'form_title' column")
+
+
 def test_a_file_that_is_no_workbook_is_refused(tmp_path):
     with pytest.raises(XLSFormError) as exc:
         definition_from_xlsform(b"not a zip")
