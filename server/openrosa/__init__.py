@@ -99,12 +99,12 @@ def form_xml(form_id: str, version: int):
 @bp.get("/forms/<form_id>/<int:version>/manifest")
 def manifest(form_id: str, version: int):
     row = service.open_form(db.session, form_id, version)
-    files = service.media(db.session, g.user, row)
-    body = oxml.manifest([{"filename": name, "md5": hashlib.md5(data).hexdigest(),
+    md5s, _data = service.media(db.session, g.user, row)
+    body = oxml.manifest([{"filename": name, "md5": md5s[name],
                            "download_url": url_for(".media_file", form_id=form_id,
                                                    version=version, filename=name,
                                                    _external=True)}
-                          for name, data in files.items()])
+                          for name in service.MEDIA_FILES])
     response = _xml(body)
     response.set_etag(hashlib.md5(body).hexdigest())
     return response.make_conditional(request)
@@ -115,9 +115,9 @@ def media_file(form_id: str, version: int, filename: str):
     row = service.open_form(db.session, form_id, version)
     if filename not in service.MEDIA_FILES:
         return message(404, "Berkas media ini tidak ada.")
-    data = service.media(db.session, g.user, row)[filename]
+    md5s, data = service.media(db.session, g.user, row, filename)
     response = Response(data, content_type="text/csv; charset=utf-8")
-    response.set_etag(hashlib.md5(data).hexdigest())
+    response.set_etag(md5s[filename])
     return response.make_conditional(request)
 
 

@@ -16,7 +16,7 @@ import hashlib
 import threading
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,8 +37,14 @@ from sync.ingest import (
     photo_arrived,
 )
 from sync.models.assignment import OPEN_STATUSES, Assignment
+from sync.models.feed import FeedEntry, FeedState
 from sync.models.form import FormVersion
-from sync.models.openrosa import OpenRosaFile, OpenRosaSubmission, OpenRosaXForm
+from sync.models.openrosa import (
+    OpenRosaFile,
+    OpenRosaMedia,
+    OpenRosaSubmission,
+    OpenRosaXForm,
+)
 from sync.models.registry import VerifiedRecord
 from sync.models.visit import Photo, Visit
 
@@ -133,10 +139,71 @@ def families(session: Session, user: User) -> list[dict]:
             for hid, status, note, version, doc in rows]
 
 
-def media(session: Session, user: User, row: FormVersion) -> dict[str, bytes]:
-    """``{"households.csv": bytes, "members.csv": bytes}`` for this enumerator only."""
+# The CSVs' format: bump it when ``prefill_csvs`` or ``_label`` change what the same families
+# give, so that rows built by an older release are not served.
+CSV_FORMAT = 1
+_COLUMNS = {"households.csv": ("households", "households_md5"),
+            "members.csv": ("members", "members_md5")}
+
+
+def media_state(session: Session, user: User, row: FormVersion) -> str:
+    """What an enumerator's CSVs are built from, as one string that changes whenever they may.
+
+    Every writer of an assignment (status, note, enumerator) or a verified record emits a
+    change-feed entry for the enumerator holding the family, in its own transaction
+    (``sync.feed``); an entity's newer entry replaces its older one with a higher seq. So the
+    enumerator's highest seq grows with every change to their families, and only compaction
+    (which removes tombstones, and moves ``compacted_seq``) or a reset (``epoch``) can lower
+    it. The form version (immutable; its id and content hash) and ``CSV_FORMAT`` complete it.
+    """
+    feed = session.execute(select(FeedState.epoch, FeedState.compacted_seq)
+                           .where(FeedState.id == 1)).first()
+    epoch, compacted = feed if feed is not None else (1, 0)
+    top = session.scalar(select(func.max(FeedEntry.seq)).where(FeedEntry.user_id == user.id))
+    return f"{CSV_FORMAT}:{row.id}:{row.hash[:16]}:{epoch}:{compacted}:{top or 0}"
+
+
+def build_media(session: Session, user: User, row: FormVersion) -> dict[str, bytes]:
+    """``{"households.csv": bytes, "members.csv": bytes}`` for this enumerator only, built."""
     households, members = prefill_csvs(compiled_form(row), families(session, user))
     return {"households.csv": households, "members.csv": members}
+
+
+def media(session: Session, user: User, row: FormVersion,
+          filename: str | None = None) -> tuple[dict[str, str], bytes | None]:
+    """The md5 of each CSV of this enumerator, and the bytes of ``filename`` if one is named.
+
+    Served from ``openrosa_media`` while the row's state is the current ``media_state``;
+    otherwise built again and stored. The state is read before the families, so a row may hold
+    bytes newer than its state (a change committed in between: built again on the next
+    request), never older: stale bytes are never served.
+    """
+    state = media_state(session, user, row)
+    t = OpenRosaMedia
+    columns = [t.state, t.households_md5, t.members_md5]
+    if filename is not None:
+        columns.append(getattr(t, _COLUMNS[filename][0]))
+    cached = session.execute(select(*columns).where(
+        t.user_id == user.id, t.form_version_id == row.id)).first()
+    if cached is not None and cached[0] == state:
+        md5s = {"households.csv": cached[1], "members.csv": cached[2]}
+        return md5s, (bytes(cached[3]) if filename is not None else None)
+    files = build_media(session, user, row)
+    md5s = {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
+    values = {"state": state, "households": files["households.csv"],
+              "members": files["members.csv"], "households_md5": md5s["households.csv"],
+              "members_md5": md5s["members.csv"], "built_at": utcnow()}
+    try:
+        with write_transaction(session):
+            stored = session.get(t, (user.id, row.id))
+            if stored is None:
+                session.add(t(user_id=user.id, form_version_id=row.id, **values))
+            else:
+                for key, value in values.items():
+                    setattr(stored, key, value)
+    except IntegrityError:  # another request of this enumerator stored it at once
+        pass
+    return md5s, (files[filename] if filename is not None else None)
 
 
 # --------------------------------------------------------------------------- submissions

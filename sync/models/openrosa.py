@@ -8,6 +8,9 @@
 - ``OpenRosaSubmission`` and ``OpenRosaFile``: a submission as it arrives, maybe in several
   POSTs (``*isIncomplete*``), with each file part mapped from its filename to its SHA-256. The
   visit enters the push pipeline once every file its XML names is there.
+- ``OpenRosaMedia``: an enumerator's ``households.csv`` and ``members.csv`` for a form version,
+  with the ``state`` of their change feed they were built at; served only while that state is
+  still the current one (``server.openrosa.service.media``).
 """
 
 from __future__ import annotations
@@ -65,3 +68,18 @@ class OpenRosaFile(Base):
     filename: Mapped[str] = mapped_column(String(255), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OpenRosaMedia(Base):
+    __tablename__ = "openrosa_media"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    form_version_id: Mapped[int] = mapped_column(
+        ForeignKey("form_versions.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(128))
+    households: Mapped[bytes] = mapped_column(LargeBinary)
+    members: Mapped[bytes] = mapped_column(LargeBinary)
+    households_md5: Mapped[str] = mapped_column(String(32))
+    members_md5: Mapped[str] = mapped_column(String(32))
+    built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
