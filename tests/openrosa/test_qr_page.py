@@ -41,3 +41,14 @@ def test_another_kecamatans_supervisor_cannot_make_the_code(field, client, make_
     page = "/review/petugas/ani/collect"
     assert web.get(page).status_code == 404
     assert web.post(page, form_page="/review/petugas").status_code == 404
+
+
+def test_the_member_page_links_an_enumerator_to_the_qr_page(field, client):
+    web = Web(client)
+    assert web.login("spv").status_code in (302, 303)
+    html = web.get("/review/petugas/ani").get_data(as_text=True)
+    link = re.search(r'<p class="card" id="collect"><a href="([^"]+)">', html)
+    assert link and link.group(1) == "/review/petugas/ani/collect"
+    assert web.get(link.group(1)).status_code == 200
+    spv = web.get("/review/petugas/spv")  # not an enumerator: no Collect link
+    assert spv.status_code != 200 or 'id="collect"' not in spv.get_data(as_text=True)
