@@ -8,7 +8,9 @@ The manifest and the media downloads of ``/openrosa/key/<token>/forms/<id>/<vers
 ``households.csv`` and ``members.csv`` built from the enumerator's open assignments. A row here
 holds those bytes and their md5 with the ``state`` they were built at (the enumerator's newest
 change-feed seq, the feed's epoch and compaction point, the CSV format); a request whose state
-differs builds them again, so a stale row is never served (docs/openrosa.md).
+differs builds them again, so a stale row is never served (docs/openrosa.md). ``rows`` indexes
+each family's rows in the bytes (with a digest of what they were built from), so that a rebuild
+runs ``prefill_csvs`` only for the families that changed.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -32,6 +34,7 @@ def upgrade():
         sa.Column('members', sa.LargeBinary(), nullable=False),
         sa.Column('households_md5', sa.String(length=32), nullable=False),
         sa.Column('members_md5', sa.String(length=32), nullable=False),
+        sa.Column('rows', sa.Text(), nullable=True),
         sa.Column('built_at', sync.db.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['form_version_id'], ['form_versions.id'], ondelete='CASCADE'),

@@ -11,12 +11,15 @@ names has arrived (Collect may split a submission over several POSTs).
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import hashlib
+import io
+import json
 import threading
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -124,19 +127,29 @@ def _label(household_id: str, doc: dict, status: str) -> str:
     return label
 
 
-def families(session: Session, user: User) -> list[dict]:
-    """The enumerator's open assignments as ``prefill_csvs`` wants them, by household id."""
-    rows = session.execute(
+def _family(household_id: str, status: str, note: str | None, version: int,
+            doc: dict) -> dict:
+    return {"household_id": household_id, "label": _label(household_id, doc, status),
+            "base_version": version, "visited": status == "visited",
+            "revisit": status == "returned",
+            "revisit_note": note if status == "returned" else None, "record": doc}
+
+
+def _assigned(session: Session, user: User):
+    """(household id, status, note, record version, record JSON text) of the enumerator's open
+    assignments, by household id."""
+    return session.execute(
         select(Assignment.household_id, Assignment.status, Assignment.note,
-               VerifiedRecord.version, VerifiedRecord.doc)
+               VerifiedRecord.version, cast(VerifiedRecord.doc, Text))
         .join(VerifiedRecord, VerifiedRecord.household_id == Assignment.household_id)
         .where(Assignment.enumerator_id == user.id, Assignment.status.in_(OPEN_STATUSES))
-        .order_by(Assignment.household_id))
-    return [{"household_id": hid, "label": _label(hid, doc or {}, status),
-             "base_version": version, "visited": status == "visited",
-             "revisit": status == "returned",
-             "revisit_note": note if status == "returned" else None, "record": doc or {}}
-            for hid, status, note, version, doc in rows]
+        .order_by(Assignment.household_id)).all()
+
+
+def families(session: Session, user: User) -> list[dict]:
+    """The enumerator's open assignments as ``prefill_csvs`` wants them, by household id."""
+    return [_family(hid, status, note, version, json.loads(doc) if doc else {})
+            for hid, status, note, version, doc in _assigned(session, user)]
 
 
 # The CSVs' format: bump it when ``prefill_csvs`` or ``_label`` change what the same families
@@ -163,10 +176,82 @@ def media_state(session: Session, user: User, row: FormVersion) -> str:
     return f"{CSV_FORMAT}:{row.id}:{row.hash[:16]}:{epoch}:{compacted}:{top or 0}"
 
 
-def build_media(session: Session, user: User, row: FormVersion) -> dict[str, bytes]:
-    """``{"households.csv": bytes, "members.csv": bytes}`` for this enumerator only, built."""
-    households, members = prefill_csvs(compiled_form(row), families(session, user))
-    return {"households.csv": households, "members.csv": members}
+def _serialise(record: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(record)
+    return buf.getvalue()
+
+
+def _split(data: bytes, header: bytes, key: int) -> dict[str, bytes] | None:
+    """The rows of a CSV ``prefill_csvs`` wrote, grouped by column ``key`` (the household), in
+    order; None unless they put together give back exactly ``data``."""
+    if not data.startswith(header):
+        return None
+    body = data[len(header):].decode("utf-8")
+    out: dict[str, list[str]] = {}
+    for record in csv.reader(io.StringIO(body, newline="")):
+        out.setdefault(record[key], []).append(_serialise(record))
+    rows = {hid: "".join(lines).encode("utf-8") for hid, lines in out.items()}
+    return rows if b"".join(rows.values()) == data[len(header):] else None
+
+
+def build_media(session: Session, user: User, row: FormVersion,
+                previous: tuple[bytes, bytes, str | None] | None = None
+                ) -> tuple[dict[str, bytes], str | None]:
+    """``({"households.csv": bytes, "members.csv": bytes}, rows)`` for this enumerator only.
+
+    ``rows`` (JSON) lists each family's household id, a digest of everything its rows are
+    built from (its status, note, record version and record, the form, ``CSV_FORMAT``) and the
+    length of its rows in each file. Given the ``previous`` build (``households``,
+    ``members``, ``rows``), a family whose digest is unchanged reuses its rows from it; only
+    the others go through ``prefill_csvs``. The bytes are those ``prefill_csvs`` gives for
+    all the families at once (``tests/openrosa/test_media_cache.py`` checks it).
+    """
+    form = compiled_form(row)
+    headers = prefill_csvs(form, [])
+    assigned = _assigned(session, user)
+    salt = f"{CSV_FORMAT}:{row.hash}:".encode()
+    digests = []
+    for _hid, status, note, version, doc in assigned:
+        h = hashlib.md5(salt)
+        h.update(f"{status}\x00{note if status == 'returned' else ''}\x00{version}\x00"
+                 .encode())
+        h.update((doc or "").encode())
+        digests.append(h.hexdigest())
+    reuse: dict[str, tuple[bytes, bytes]] = {}
+    if previous is not None and previous[2] and previous[0].startswith(headers[0]) \
+            and previous[1].startswith(headers[1]):
+        offsets = [len(headers[0]), len(headers[1])]
+        for hid, digest, hh_len, mem_len in json.loads(previous[2]):
+            reuse[f"{hid}\x00{digest}"] = (
+                previous[0][offsets[0]:offsets[0] + hh_len],
+                previous[1][offsets[1]:offsets[1] + mem_len])
+            offsets[0] += hh_len
+            offsets[1] += mem_len
+        if offsets != [len(previous[0]), len(previous[1])]:
+            reuse = {}  # the index does not describe these bytes: reuse nothing
+    missing = [(hid, status, note, version, doc)
+               for (hid, status, note, version, doc), digest in zip(assigned, digests,
+                                                                    strict=True)
+               if f"{hid}\x00{digest}" not in reuse]
+    households, members = prefill_csvs(form, [
+        _family(hid, status, note, version, json.loads(doc) if doc else {})
+        for hid, status, note, version, doc in missing])
+    hh_rows, mem_rows = _split(households, headers[0], 0), _split(members, headers[1], 1)
+    if hh_rows is None or mem_rows is None:  # rows not told apart: build all, reuse nothing
+        households, members = prefill_csvs(form, [
+            _family(hid, status, note, version, json.loads(doc) if doc else {})
+            for hid, status, note, version, doc in assigned])
+        return {"households.csv": households, "members.csv": members}, None
+    parts_hh, parts_mem, index = [headers[0]], [headers[1]], []
+    for (hid, *_rest), digest in zip(assigned, digests, strict=True):
+        hh, mem = reuse.get(f"{hid}\x00{digest}") or (hh_rows.get(hid, b""),
+                                                       mem_rows.get(hid, b""))
+        parts_hh.append(hh)
+        parts_mem.append(mem)
+        index.append([hid, digest, len(hh), len(mem)])
+    return ({"households.csv": b"".join(parts_hh), "members.csv": b"".join(parts_mem)},
+            json.dumps(index, separators=(",", ":")))
 
 
 def media(session: Session, user: User, row: FormVersion,
@@ -174,27 +259,37 @@ def media(session: Session, user: User, row: FormVersion,
     """The md5 of each CSV of this enumerator, and the bytes of ``filename`` if one is named.
 
     Served from ``openrosa_media`` while the row's state is the current ``media_state``;
-    otherwise built again and stored. The state is read before the families, so a row may hold
-    bytes newer than its state (a change committed in between: built again on the next
-    request), never older: stale bytes are never served.
+    otherwise built again (reusing the rows of unchanged families) and stored. The state is
+    read before the families, so a row may hold bytes newer than its state (a change committed
+    in between: built again on the next request), never older: stale bytes are never served.
     """
     state = media_state(session, user, row)
     t = OpenRosaMedia
     columns = [t.state, t.households_md5, t.members_md5]
     if filename is not None:
         columns.append(getattr(t, _COLUMNS[filename][0]))
-    cached = session.execute(select(*columns).where(
-        t.user_id == user.id, t.form_version_id == row.id)).first()
+    where = (t.user_id == user.id, t.form_version_id == row.id)
+    cached = session.execute(select(*columns).where(*where)).first()
     if cached is not None and cached[0] == state:
         md5s = {"households.csv": cached[1], "members.csv": cached[2]}
         return md5s, (bytes(cached[3]) if filename is not None else None)
-    files = build_media(session, user, row)
+    previous = None
+    if cached is not None:  # its rows are reused only if its bytes are what it says
+        stored = session.execute(select(t.households, t.members, t.rows).where(*where)).first()
+        if stored is not None and hashlib.md5(stored[0]).hexdigest() == cached[1] \
+                and hashlib.md5(stored[1]).hexdigest() == cached[2]:
+            previous = (bytes(stored[0]), bytes(stored[1]), stored[2])
+    files, rows = build_media(session, user, row, previous)
     md5s = {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
     values = {"state": state, "households": files["households.csv"],
               "members": files["members.csv"], "households_md5": md5s["households.csv"],
-              "members_md5": md5s["members.csv"], "built_at": utcnow()}
+              "members_md5": md5s["members.csv"], "rows": rows, "built_at": utcnow()}
     try:
         with write_transaction(session):
+            if session.get_bind().dialect.name == "postgresql":
+                # A cache: a row lost in a crash is only built again (an older row's state
+                # no longer matches), so its commit need not wait for the disk.
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             stored = session.get(t, (user.id, row.id))
             if stored is None:
                 session.add(t(user_id=user.id, form_version_id=row.id, **values))

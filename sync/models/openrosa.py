@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sync.db import Base, UTCDateTime, utcnow
@@ -82,4 +82,7 @@ class OpenRosaMedia(Base):
     members: Mapped[bytes] = mapped_column(LargeBinary)
     households_md5: Mapped[str] = mapped_column(String(32))
     members_md5: Mapped[str] = mapped_column(String(32))
+    # JSON: [household id, digest of what its rows are built from, length of its rows in
+    # households, in members] per family, in order; lets a rebuild reuse unchanged families
+    rows: Mapped[str | None] = mapped_column(Text)
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

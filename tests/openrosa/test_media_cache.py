@@ -154,3 +154,50 @@ def test_a_row_whose_state_is_not_current_is_never_served(devices, db, builds):
     row.state, row.households, row.households_md5 = row.state + "-old", b"stale", "0" * 32
     db.commit()
     assert snapshot(ani) == good
+
+
+def test_a_rebuild_prefills_only_the_changed_families_and_gives_the_same_bytes(
+        devices, field, client, db, monkeypatch):
+    """Rows of unchanged families are reused from the previous build; the bytes are exactly
+    those ``prefill_csvs`` gives for all the families at once (CSV quoting included)."""
+    from server.models import User
+    from sync.assignments import set_status
+    from sync.db import write_transaction
+    from sync.forms import compiled_form, get_form_version
+
+    ani = devices["ani"]
+    client.post("/api/v1/assignments", headers=field.headers["spv"], json={
+        "round_id": field.round_id, "enumerator": "ani", "household_ids": ["KLG-A2"]})
+    prefilled: list[list[str]] = []
+    real = service.prefill_csvs
+
+    def counting(form, families):
+        prefilled.append([f["household_id"] for f in families])
+        return real(form, families)
+
+    monkeypatch.setattr(service, "prefill_csvs", counting)
+
+    def reference() -> dict[str, str]:
+        db.rollback()
+        user = db.scalar(select(User).where(User.username == "ani"))
+        form = compiled_form(get_form_version(db, "verifikasi_keluarga", 1))
+        households, members = real(form, service.families(db, user))
+        return {"households.csv": households.decode(), "members.csv": members.decode()}
+
+    cold = snapshot(ani)
+    assert [p for p in prefilled if p] == [["KLG-A1", "KLG-A2"]]
+    assert cold["files"] == reference()
+    prefilled.clear()
+    note = 'Alamat beda, "RT 3"\nfoto ulang'  # a comma, quotes and a line break
+    with write_transaction(db):
+        set_status(db, field.round_id, "KLG-A2", "returned", note=note)
+    warm = snapshot(ani)
+    assert [p for p in prefilled if p] == [["KLG-A2"]]  # KLG-A1's rows were reused
+    assert warm["files"] == reference()
+    assert warm["md5"]["households.csv"] != cold["md5"]["households.csv"]
+    assert '"Alamat beda, ""RT 3""\nfoto ulang"' in warm["files"]["households.csv"]
+    prefilled.clear()
+    with write_transaction(db):
+        set_status(db, field.round_id, "KLG-A1", "returned", note="lagi")
+    assert snapshot(ani)["files"] == reference()
+    assert [p for p in prefilled if p] == [["KLG-A1"]]
