@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 WORKERS ?= 2
 
-.PHONY: run test test-browser install install-dev migrate bootstrap serve lint clean audit fuzz
+.PHONY: run test test-browser install install-dev migrate bootstrap serve lint clean audit fuzz vendor-js
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,12 @@ audit: install-dev
 	else \
 		echo "make audit: skipped: PyPI's vulnerability data (pypi.org) is unreachable from here"; \
 	fi
+
+## make vendor-js: refresh the field app's vendored JavaScript (idb, json-logic-js) from the npm
+## registry, pinned and integrity-checked (tools/vendor_js.py; Python only). The files are
+## committed, so `make run` never needs it nor Node; `tools/vendor_js.py --check` needs no network.
+vendor-js: install
+	$(BIN)/python tools/vendor_js.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
