@@ -19,9 +19,9 @@ import json
 import threading
 
 from flask import current_app
-from sqlalchemy import Text, cast, func, select, text
+from sqlalchemy import Text, cast, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 import forms
 from forms.xform import XFormError, build_xform, prefill_csvs, submission_to_visit
@@ -30,7 +30,7 @@ from server.services.photos import _row as photo_row
 from server.services.photos import storage
 from sync import photos as store
 from sync.db import utcnow, write_transaction
-from sync.forms import compiled_form, get_form_version, published_forms
+from sync.forms import compiled_form, published_forms
 from sync.ingest import (
     ACCEPTED,
     DUPLICATE,
@@ -77,7 +77,11 @@ def listed_forms(session: Session) -> list[FormVersion]:
 
 
 def open_form(session: Session, form_id: str, version: int) -> FormVersion:
-    row = get_form_version(session, form_id, version) if 0 <= version < 2**31 else None
+    """The form version, its definition loaded only when used (the manifest and the CSVs need
+    its id and hash: the compiled form is cached by hash)."""
+    row = session.scalar(select(FormVersion).options(defer(FormVersion.definition)).where(
+        FormVersion.form_id == form_id, FormVersion.version == version)) \
+        if 0 <= version < 2**31 else None
     if row is None:
         raise OpenRosaError(404, f"Formulir {form_id} versi {version} tidak dikenal di server "
                             "ini.")
@@ -176,23 +180,30 @@ def media_state(session: Session, user: User, row: FormVersion) -> str:
     return f"{CSV_FORMAT}:{row.id}:{row.hash[:16]}:{epoch}:{compacted}:{top or 0}"
 
 
-def _serialise(record: list[str]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(record)
-    return buf.getvalue()
-
-
 def _split(data: bytes, header: bytes, key: int) -> dict[str, bytes] | None:
     """The rows of a CSV ``prefill_csvs`` wrote, grouped by column ``key`` (the household), in
     order; None unless they put together give back exactly ``data``."""
     if not data.startswith(header):
         return None
     body = data[len(header):].decode("utf-8")
-    out: dict[str, list[str]] = {}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    spans: dict[str, list[int]] = {}
+    start = 0
     for record in csv.reader(io.StringIO(body, newline="")):
-        out.setdefault(record[key], []).append(_serialise(record))
-    rows = {hid: "".join(lines).encode("utf-8") for hid, lines in out.items()}
-    return rows if b"".join(rows.values()) == data[len(header):] else None
+        writer.writerow(record)
+        end = buf.tell()
+        span = spans.get(record[key])
+        if span is None:
+            spans[record[key]] = [start, end]
+        elif span[1] == start:
+            span[1] = end
+        else:  # a family's rows are together, or they are not told apart
+            return None
+        start = end
+    if buf.getvalue() != body:
+        return None
+    return {hid: body[a:b].encode("utf-8") for hid, (a, b) in spans.items()}
 
 
 def build_media(session: Session, user: User, row: FormVersion,
@@ -284,18 +295,19 @@ def media(session: Session, user: User, row: FormVersion,
     values = {"state": state, "households": files["households.csv"],
               "members": files["members.csv"], "households_md5": md5s["households.csv"],
               "members_md5": md5s["members.csv"], "rows": rows, "built_at": utcnow()}
+    table = OpenRosaMedia.__table__
     try:
         with write_transaction(session):
-            if session.get_bind().dialect.name == "postgresql":
+            conn = session.connection()
+            if conn.dialect.name == "postgresql":
                 # A cache: a row lost in a crash is only built again (an older row's state
                 # no longer matches), so its commit need not wait for the disk.
-                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            stored = session.get(t, (user.id, row.id))
-            if stored is None:
-                session.add(t(user_id=user.id, form_version_id=row.id, **values))
-            else:
-                for key, value in values.items():
-                    setattr(stored, key, value)
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            if not conn.execute(update(table).where(table.c.user_id == user.id,
+                                                    table.c.form_version_id == row.id)
+                                .values(**values)).rowcount:
+                conn.execute(insert(table).values(user_id=user.id, form_version_id=row.id,
+                                                  **values))
     except IntegrityError:  # another request of this enumerator stored it at once
         pass
     return md5s, (files[filename] if filename is not None else None)
