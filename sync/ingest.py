@@ -29,6 +29,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 
 from sqlalchemy import insert, select, update
@@ -150,6 +151,66 @@ def _envelope_errors(visit: dict) -> list[dict]:
     if branch is not None and (not isinstance(branch, str) or len(branch) > 64):
         errors += _error("branch_id", "type", "branch_id must be a string of at most 64 "
                          "characters.")
+    photos = visit.get("photos")
+    if isinstance(photos, list):  # (the form checks the list and its field/sha256/filename)
+        for i, item in enumerate(photos):
+            if isinstance(item, dict):
+                errors += _photo_claim_errors(item, f"photos[{i}]")
+    return errors
+
+
+# RFC 3339's date-time (section 5.6): a full date, ``T`` (or ``t``), a time with seconds,
+# optional fraction, and a zone (``Z`` or an offset). fromisoformat alone takes more
+# (no seconds, no zone, week dates), which a phone's claim must not rely on.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)",
+                      re.ASCII)
+
+
+def parse_rfc3339(value) -> dt.datetime | None:
+    """An RFC 3339 date-time with its offset, as an aware datetime; None when it is not one
+    (or has no UTC equivalent)."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        return None
+    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+    frac = re.search(r"\.(\d+)", text)
+    if frac and len(frac.group(1)) > 6:  # nanoseconds: Python keeps microseconds
+        text = text[:frac.start(1) + 6] + text[frac.end(1):]
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("t", "T"))
+    except ValueError:  # 2026-02-30, 25:00, an offset of 24 hours or more
+        return None
+    return None if _beyond_utc(parsed) else parsed
+
+
+def _photo_claim_errors(item: dict, path: str) -> list[dict]:
+    """A photos[] entry's ``taken_at`` and ``location``: what the app says of a photo whose
+    EXIF the re-encoding dropped. Both optional (null is absent); a bad one is this visit's
+    error."""
+    errors: list[dict] = []
+    taken = item.get("taken_at")
+    if taken is not None and parse_rfc3339(taken) is None:
+        errors += _error(f"{path}.taken_at", "format", "taken_at must be an RFC 3339 date-time "
+                         "with its offset, such as 2026-01-05T09:12:00+07:00.")
+    location = item.get("location")
+    if location is None:
+        return errors
+    if not isinstance(location, dict):
+        return errors + _error(f"{path}.location", "type", "location must be an object with "
+                               "lat, lon and accuracy_m.")
+    bounds = {"lat": (-90, 90), "lon": (-180, 180), "accuracy_m": (0, math.inf)}
+    for key, (low, high) in bounds.items():
+        value = location.get(key)
+        if value is None:
+            if key != "accuracy_m":
+                errors += _error(f"{path}.location.{key}", "required",
+                                 f"location.{key} is required when location is given.")
+        elif not _number(value):
+            errors += _error(f"{path}.location.{key}", "type", f"location.{key} must be a "
+                             "number.")
+        elif not low <= value <= high:
+            errors += _error(f"{path}.location.{key}", "out_of_range",
+                             f"location.{key} must be between {low:g} and {high:g}."
+                             if high < math.inf else f"location.{key} must be at least 0.")
     return errors
 
 
@@ -164,7 +225,7 @@ class _Candidate:
     form: FormVersion | None
     errors: list[dict]  # the form's verdict, reported only if the database checks pass
     row: dict | None = None
-    photos: list[tuple[str, str, str | None]] = dataclasses.field(default_factory=list)
+    photos: list[dict] = dataclasses.field(default_factory=list)  # visit_photos rows
 
 
 def ingest_batch(session: Session, *, user_id: int, device_id: str, batch_id: str,
@@ -272,7 +333,7 @@ def _store(session: Session, candidates: list[_Candidate], results: list,
         select(Assignment.id, Assignment.household_id, Assignment.round_id, Assignment.status)
         .where(Assignment.household_id.in_(households), Assignment.enumerator_id == user_id,
                Assignment.status.in_(OPEN_STATUSES)))} if households else {}
-    hashes = {sha for c in candidates for _field, sha, _name in c.photos}
+    hashes = {p["sha256"] for c in candidates for p in c.photos}
     have = set(session.scalars(select(Photo.sha256).where(Photo.sha256.in_(hashes)))) \
         if hashes else set()
     now = utcnow()
@@ -290,7 +351,7 @@ def _store(session: Session, candidates: list[_Candidate], results: list,
         elif c.errors:
             results[c.index] = VisitResult(c.uuid, REJECTED, c.errors)
         else:
-            missing = sorted({sha for _field, sha, _name in c.photos} - have)
+            missing = sorted({p["sha256"] for p in c.photos} - have)
             c.row.update(enumerator_id=user_id, batch_id=batch_id,
                          round_id=assignments[c.household_id][1], received_at=now,
                          status="waiting_photos" if missing else "queued",
@@ -317,8 +378,8 @@ def _store(session: Session, candidates: list[_Candidate], results: list,
             continue
         results[c.index] = _repeat(c.uuid, first[c.uuid].digest if c.uuid in inserted
                                    else stored[c.uuid], c.digest)
-    links = [{"visit_uuid": c.uuid, "field": field, "sha256": sha, "filename": name}
-             for c in first.values() if c.uuid in inserted for field, sha, name in c.photos]
+    links = [{"visit_uuid": c.uuid, **p}
+             for c in first.values() if c.uuid in inserted for p in c.photos]
     if links:
         session.execute(insert(VisitPhoto), links)
     visited = {}
@@ -388,20 +449,28 @@ def _hashes_in(value, out: set) -> set:
     return out
 
 
-def _photo_refs(visit: dict, answers: dict) -> list[tuple[str, str, str | None]]:
-    """The photos the cleaned answers use; a photo of a question that was not relevant is
-    dropped with its answer, so the visit never waits for it."""
+def _photo_refs(visit: dict, answers: dict) -> list[dict]:
+    """The photos the cleaned answers use, as ``visit_photos`` rows (with the entry's
+    ``taken_at`` and ``location``, already checked); a photo of a question that was not
+    relevant is dropped with its answer, so the visit never waits for it."""
     used = _hashes_in(answers, set())
-    refs = []
+    refs: dict[tuple[str, str], dict] = {}
     for item in visit.get("photos") or []:
         if isinstance(item, dict) and isinstance(item.get("sha256"), str):
             sha = item["sha256"].lower()
-            if sha not in used:
+            key = (str(item.get("field")), sha)
+            if sha not in used or key in refs:
                 continue
             name = item.get("filename")
-            refs.append((str(item.get("field")), sha,
-                         name[:255] if isinstance(name, str) else None))
-    return list(dict.fromkeys(refs))
+            taken = item.get("taken_at")
+            location = item.get("location") if isinstance(item.get("location"), dict) else {}
+            refs[key] = {"field": key[0], "sha256": sha,
+                         "filename": name[:255] if isinstance(name, str) else None,
+                         "taken_at": parse_rfc3339(taken),
+                         "taken_at_device": taken if isinstance(taken, str) else None,
+                         "lat": location.get("lat"), "lon": location.get("lon"),
+                         "accuracy_m": location.get("accuracy_m")}
+    return list(refs.values())
 
 
 def photo_arrived(session: Session, sha256: str) -> list[str]:

@@ -117,7 +117,15 @@ class PushVisitSchema(Schema):
     ended_at = _described("date-time with offset")
     location = _described('object or null: {"lat", "lon", "accuracy_m"}')
     answers = _described("object: the answers, by the form's field names")
-    photos = _described('array of {"field", "sha256", "filename"}')
+    photos = _described(
+        'array of {"field", "sha256", "filename", "taken_at", "location"}. `taken_at` '
+        "(optional, null = absent): when the photo was taken, an RFC 3339 date-time with its "
+        "offset (`2026-01-05T09:12:00+07:00`); `location` (optional, null = absent): where, "
+        '`{"lat": -90..90, "lon": -180..180, "accuracy_m": >= 0 or null}`. They are the '
+        "app's claims for a photo whose EXIF its re-encoding dropped: stored per visit, and "
+        "read by the photo checks where the photo has no EXIF time or GPS (EXIF wins where "
+        "it has). A bad value rejects that visit alone (`photos[i].taken_at`, "
+        "`photos[i].location.lat`, ...: `format`, `type`, `required`, `out_of_range`).")
 
 
 class PushBatchSchema(Schema):
@@ -143,7 +151,9 @@ PUSH_EXAMPLE = {
         "started_at": "2026-01-05T09:12:00+07:00", "ended_at": "2026-01-05T09:31:00+07:00",
         "location": {"lat": -6.1402, "lon": 106.7361, "accuracy_m": 8},
         "answers": {"hasil_kunjungan": 1},
-        "photos": [{"field": "foto_depan", "sha256": "9f" * 32, "filename": "IMG_0012.jpg"}],
+        "photos": [{"field": "foto_depan", "sha256": "9f" * 32, "filename": "IMG_0012.jpg",
+                    "taken_at": "2026-01-05T09:14:10+07:00",
+                    "location": {"lat": -6.14021, "lon": 106.73605, "accuracy_m": 6}}],
     }],
 }
 

@@ -93,7 +93,13 @@ class Visit(Base):
 
 
 class VisitPhoto(Base):
-    """A photo a visit references, by hash (never by file name)."""
+    """A photo a visit references, by hash (never by file name), with what the app claims of
+    it: its ``photos[]`` entry's capture time and GPS point (``taken_at``, ``location``).
+
+    The claims are the visit's, not the photo's: the same bytes may be referenced by several
+    visits, each saying something else. A photo the app re-encoded has no EXIF, so these are
+    all there is; where the photo has EXIF, the photo checks read EXIF (``Photo``) first.
+    """
 
     __tablename__ = "visit_photos"
     __table_args__ = (Index("ix_visit_photos_sha256", "sha256"),)
@@ -103,6 +109,13 @@ class VisitPhoto(Base):
     field: Mapped[str] = mapped_column(String(64), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     filename: Mapped[str | None] = mapped_column(String(255))
+    # The entry's ``taken_at`` (UTC) and as the phone wrote it (with its offset).
+    taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    taken_at_device: Mapped[str | None] = mapped_column(String(40))
+    # The entry's ``location``: where the phone was when the photo was taken.
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
 
 
 class Photo(Base):
