@@ -90,6 +90,12 @@ class Config:
     # distance under which it is not checked (GPS jitter, neighbours).
     max_speed_kmh: float = 60.0
     travel_min_distance_m: float = 500.0
+    # photo_mismatch: how long before the visit started (or after it ended) a photo may have
+    # been taken, and the UTC offset assumed for an EXIF time written without one (WIB; the
+    # slack covers WITA and WIT). A photo farther than far_distance_m plus its accuracy from
+    # the registered point is taken_far.
+    photo_time_slack_seconds: float = 6 * 3600.0
+    photo_naive_utc_offset_hours: float = 7.0
 
     # --- the worker ----------------------------------------------------------------------------
     # A visit whose predecessor in its offline chain (same branch_id, base_version - 1) has not
@@ -113,6 +119,7 @@ class Config:
         "location_far": "soft",
         "photo_reused": "hard",              # same bytes
         "photo_reused_similar": "soft",      # perceptual hash within phash_max_distance
+        "photo_mismatch": "soft",            # taken long before/after the visit, or far away
         "visit_too_short": "soft",
         "impossible_travel": "hard",
         "duplicate_visit": "soft",

@@ -77,7 +77,9 @@ class Context:
 
     ``visit``: the pushed visit (``uuid``, ``household_id``, ``answers`` (cleaned),
     ``location`` ``{lat, lon, accuracy_m}``, ``started_at``, ``ended_at`` (ISO strings or
-    datetimes), ``photos`` ``[{field, sha256, phash?}]``). ``record``: the current verified
+    datetimes), ``photos`` ``[{field, sha256, phash?}]``, each optionally with its EXIF
+    (``exif_taken_at``, ``exif_taken_at_local``, ``exif_lat``, ``exif_lon``) and the app's
+    claims of its ``photos[]`` entry (``taken_at``, ``location``)). ``record``: the current verified
     record. ``registry``: the registry record's typed facts (``desil``, ``lat``, ``lon``,
     ``kode_kelurahan``, ``program``...); defaults to ``record``.
     """
@@ -708,6 +710,103 @@ def photo_reused(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     return out
 
 
+def photo_time(photo: Mapping, config: Config = DEFAULT) -> tuple[dt.datetime, str] | None:
+    """When a photo was taken, and whose word it is: the camera's EXIF (``exif_taken_at``,
+    aware; else ``exif_taken_at_local``, the camera's wall clock, read at
+    ``photo_naive_utc_offset_hours``) wins over the app's claim (``taken_at``, the push's
+    ``photos[]`` entry). EXIF is written by the camera with the picture; the claim is what
+    the app says of it, and an app re-encoding its photos sends no EXIF at all."""
+    t = _timestamp(photo.get("exif_taken_at"))
+    if t is not None:
+        return t, "exif"
+    local = photo.get("exif_taken_at_local")
+    if isinstance(local, str) and local:
+        try:
+            t = dt.datetime.fromisoformat(local)
+        except ValueError:
+            t = None
+        if t is not None:
+            zone = dt.timezone(dt.timedelta(hours=config.photo_naive_utc_offset_hours))
+            return (t if t.tzinfo else t.replace(tzinfo=zone)), "exif"
+    t = _timestamp(photo.get("taken_at"))
+    return (t, "app") if t is not None else None
+
+
+def photo_point(photo: Mapping) -> tuple[float, float, float | None, str] | None:
+    """Where a photo was taken (lat, lon, accuracy_m, whose word): EXIF GPS
+    (``exif_lat``/``exif_lon``, no accuracy) wins over the app's claim (``location``), for
+    the reason ``photo_time`` gives."""
+    lat, lon = photo.get("exif_lat"), photo.get("exif_lon")
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        return float(lat), float(lon), None, "exif"
+    p = _point(photo.get("location"))
+    return (*p, "app") if p is not None else None
+
+
+def photo_mismatch(ctx: Context, config: Config = DEFAULT) -> list[dict]:
+    """A photo of this visit was taken more than ``photo_time_slack_seconds`` before the
+    visit started or after it ended (``taken_before`` / ``taken_after``), or farther than
+    ``far_distance_m`` plus its accuracy from the registered point (else the visit's point;
+    ``taken_far``). Its time and place come from EXIF, else from its ``photos[]`` entry
+    (``detail.source`` says which): the same finding either way."""
+    photos = ctx.visit.get("photos") or ()
+    if not photos:
+        return []
+    start, end = _timestamp(ctx.visit.get("started_at")), _timestamp(ctx.visit.get("ended_at"))
+    end = end if end is not None and start is not None and end >= start else start
+    facts = ctx.facts
+    lat0, lon0 = facts.get("lat"), facts.get("lon")
+    if isinstance(lat0, int | float) and isinstance(lon0, int | float):
+        ref, ref_name = (float(lat0), float(lon0)), "registered"
+    else:
+        p = _derived(ctx, config).point()
+        ref, ref_name = ((p[0], p[1]), "visit") if p is not None else (None, None)
+    slack = dt.timedelta(seconds=config.photo_time_slack_seconds)
+    out = []
+    for photo in photos:
+        if not _is_mapping(photo):
+            continue
+        sha, fld = photo.get("sha256"), photo.get("field")
+        when = photo_time(photo, config)
+        if when is not None and start is not None:
+            t, source = when
+            reason = ("taken_before" if t < start - slack else
+                      "taken_after" if t > end + slack else None)
+            if reason:
+                gap = (start - t if reason == "taken_before" else t - end).total_seconds()
+                words = "before the visit started" if reason == "taken_before" \
+                    else "after the visit ended"
+                out.append(draft("photo_mismatch", config,
+                                 f"the photo was taken {_span(gap)} {words} "
+                                 f"({'EXIF' if source == 'exif' else 'as the app says'})",
+                                 field=fld, visit_value=t.isoformat(),
+                                 registry_value=(start if reason == "taken_before"
+                                                 else end).isoformat(),
+                                 reason=reason, source=source, sha256=sha,
+                                 seconds=round(gap)))
+        where = photo_point(photo)
+        if where is not None and ref is not None:
+            lat, lon, acc, source = where
+            dist = haversine_m(ref[0], ref[1], lat, lon)
+            limit = config.far_distance_m + (acc if acc is not None
+                                             else config.default_accuracy_m)
+            if dist > limit:
+                out.append(draft("photo_mismatch", config,
+                                 f"the photo was taken {dist:.0f} m from the {ref_name} point "
+                                 f"({'EXIF' if source == 'exif' else 'as the app says'})",
+                                 field=fld, registry_value={"lat": ref[0], "lon": ref[1]},
+                                 visit_value={"lat": lat, "lon": lon, "accuracy_m": acc},
+                                 reason="taken_far", source=source, sha256=sha,
+                                 distance_m=round(dist, 1), reference=ref_name))
+    return out
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    return f"{seconds / 3600:.0f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
 def visit_too_short(ctx: Context, config: Config = DEFAULT) -> list[dict]:
     """An interview shorter than ``min_interview_seconds`` (other visits:
     ``min_visit_seconds``), or one that ends before it starts."""
@@ -823,6 +922,7 @@ RULES: dict[str, Callable[[Context, Config], list[dict]]] = {
     "location_outside_area": location_outside_area,
     "location_far": location_far,
     "photo_reused": photo_reused,
+    "photo_mismatch": photo_mismatch,
     "visit_too_short": visit_too_short,
     "impossible_travel": impossible_travel,
     "duplicate_visit": duplicate_visit,

@@ -36,7 +36,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import Float, Integer, String, bindparam, column, func, select, text, update
+from sqlalchemy import Float, Integer, String, bindparam, column, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -299,6 +299,15 @@ _FACTS = select(_Kt.c.id, _Kt.c.kode_kelurahan, _Kt.c.desil, _Kt.c.lat, _Kt.c.lo
 _PHOTOS = (select(_VPt.c.visit_uuid, _VPt.c.field, _VPt.c.sha256, _Pt.c.phash)
            .select_from(_VPt.outerjoin(_Pt, _Pt.c.sha256 == _VPt.c.sha256))
            .where(_in(_VPt.c.visit_uuid)))
+# What is known of when and where each photo was taken: its EXIF (photos) and the app's claims
+# of its photos[] entry (visit_photos); only the photos that have any (``photo_mismatch``).
+_PHOTO_FACTS = (select(_VPt.c.visit_uuid, _VPt.c.field, _VPt.c.sha256, _Pt.c.taken_at,
+                       _Pt.c.taken_at_local, _Pt.c.gps_lat, _Pt.c.gps_lon, _VPt.c.taken_at,
+                       _VPt.c.lat, _VPt.c.lon, _VPt.c.accuracy_m)
+                .select_from(_VPt.outerjoin(_Pt, _Pt.c.sha256 == _VPt.c.sha256))
+                .where(_in(_VPt.c.visit_uuid),
+                       or_(_Pt.c.taken_at_local.is_not(None), _Pt.c.gps_lat.is_not(None),
+                           _VPt.c.taken_at.is_not(None), _VPt.c.lat.is_not(None))))
 _FAMILY_VISITS = select(_Vt.c.uuid, _Vt.c.household_id, _Vt.c.round_id,
                         _Vt.c.enumerator_id).where(_in(_Vt.c.household_id))
 _VISIT_STATUS = select(_Vt.c.uuid, _Vt.c.status).where(_in(_Vt.c.household_id))
@@ -372,6 +381,8 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT,
     for vp_uuid, field, sha, ph in _rows(session, _PHOTOS, rest) if rest else ():
         photos[vp_uuid].append({"field": field, "sha256": sha, "phash": ph})
     photos = {u: ps for u, ps in photos.items() if ps}
+    if photos:
+        _add_photo_facts(session, photos)
     photo_sites = _photo_sites(session, [p for ps in photos.values() for p in ps],
                                config.phash_max_distance)
 
@@ -396,6 +407,21 @@ def _load(session: Session, visits: list[_Visit], config: Config = DEFAULT,
                 upstream.setdefault(hid, {})[path] = None
     return _Batch(records, facts, nik_households, _grouped(kk_rows), dict(photos),
                   photo_sites, dict(round_visits), upstream, _previous_visits(session, visits))
+
+
+def _add_photo_facts(session: Session, photos: dict[str, list[dict]]) -> None:
+    """Add to the batch's photos their EXIF time and GPS and the app's claims (the rules'
+    ``photo_time`` and ``photo_point`` say which wins)."""
+    by_key = {(u, p["field"], p["sha256"]): p for u, ps in photos.items() for p in ps}
+    for (uuid, fld, sha, exif_at, exif_local, exif_lat, exif_lon, taken_at, lat, lon,
+         acc) in _rows(session, _PHOTO_FACTS, photos):
+        p = by_key.get((uuid, fld, sha))
+        if p is None:
+            continue
+        p.update(exif_taken_at=exif_at, exif_taken_at_local=exif_local, exif_lat=exif_lat,
+                 exif_lon=exif_lon, taken_at=taken_at,
+                 location=({"lat": lat, "lon": lon, "accuracy_m": acc}
+                           if lat is not None and lon is not None else None))
 
 
 def _read_ahead(conn, claimed: set[str], limit: int) -> dict[str, tuple]:

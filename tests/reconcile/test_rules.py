@@ -38,8 +38,8 @@ def test_run_rules_selects_and_refuses_unknown():
     assert set(RULES) == {
         "invalid_identity", "duplicate_identity", "deceased_receiving_aid",
         "moved_receiving_aid", "inclusion_error", "exclusion_error", "location_outside_area",
-        "location_far", "photo_reused", "visit_too_short", "impossible_travel",
-        "duplicate_visit", "household_not_found", "upstream_changed"}
+        "location_far", "photo_reused", "photo_mismatch", "visit_too_short",
+        "impossible_travel", "duplicate_visit", "household_not_found", "upstream_changed"}
     with pytest.raises(ValueError):
         run_rules(ctx_for(), rules=["nope"])
     v = visit_from(family())
