@@ -63,6 +63,7 @@ VALUE_BUTTONS = ((ACCEPT, "Terima nilai kunjungan", False),
                  (KEEP, "Pertahankan data registri", True))
 BUTTONS: dict[str, tuple] = {
     "photo_reused": (("dismiss", "Foto sah", False),),
+    "photo_mismatch": (("dismiss", "Foto sah", False),),
     "location_outside_area": ((ACCEPT, "Lokasi dapat diterima", False),),
     "location_far": ((ACCEPT, "Lokasi dapat diterima", False),),
     "visit_too_short": ((ACCEPT, "Durasi dapat diterima", False),),
@@ -85,7 +86,7 @@ VALUE_KINDS = frozenset({"field_mismatch", "concurrent_update", "upstream_change
 # Kinds where setting a value is a decision that fits (a NIK to correct, a field to fix).
 SET_VALUE_KINDS = VALUE_KINDS | {"invalid_identity", "duplicate_identity"}
 # Kinds the page offers to send back to the enumerator (the visit's ``return``).
-RETURN_KINDS = frozenset({"photo_reused", "location_outside_area", "location_far",
+RETURN_KINDS = frozenset({"photo_reused", "photo_mismatch", "location_outside_area", "location_far",
                           "visit_too_short", "impossible_travel", "duplicate_visit",
                           "household_not_found", "invalid_identity", "duplicate_identity"})
 
@@ -235,6 +236,44 @@ def _photo_reused(session, user, c, ev: Evidence) -> None:
     if not ev.others:
         ev.facts.append(("Foto pembanding", "tidak ditemukan lagi (kunjungan lain sudah "
                                             "dihapus)"))
+
+
+PHOTO_REASONS = {"taken_before": "Foto diambil sebelum kunjungan dimulai",
+                 "taken_after": "Foto diambil setelah kunjungan selesai",
+                 "taken_far": "Foto diambil jauh dari titik rujukan"}
+
+
+def _photo_mismatch(c, ev: Evidence, labels) -> None:
+    """The photo, when and where it says it was taken (EXIF, or the app's claim), and the
+    visit's time or the point it was compared with."""
+    from server.services.media import signed_url
+
+    detail = c.get("detail") or {}
+    sha = detail.get("sha256")
+    if isinstance(sha, str):
+        ev.photo = {"thumb_url": signed_url(sha, "thumb"), "url": signed_url(sha, "full"),
+                    "field": c.get("field")}
+    reason = detail.get("reason")
+    ev.facts.append(("Foto", labels.label(c.get("field")) or c.get("field") or "—"))
+    ev.facts.append(("Temuan", PHOTO_REASONS.get(reason, str(reason))))
+    ev.facts.append(("Sumber", "EXIF kamera" if detail.get("source") == "exif"
+                     else "keterangan aplikasi (foto tanpa EXIF)"))
+    if reason in ("taken_before", "taken_after"):
+        when = c.get("visit_value")
+        ref = c.get("registry_value")
+        ev.facts.append(("Waktu foto", _date(dt.datetime.fromisoformat(when))
+                         if isinstance(when, str) else "—"))
+        ev.facts.append(("Kunjungan dimulai" if reason == "taken_before"
+                         else "Kunjungan selesai",
+                         _date(dt.datetime.fromisoformat(ref)) if isinstance(ref, str) else "—"))
+        ev.facts.append(("Selisih", _gap(detail.get("seconds"))))
+    elif reason == "taken_far":
+        point = c.get("visit_value") or {}
+        ev.facts.append(("Jarak foto ke titik " + ("terdaftar" if detail.get("reference")
+                                                   == "registered" else "kunjungan"),
+                         _metres(detail.get("distance_m"))))
+        if isinstance(point, dict) and point.get("accuracy_m") is not None:
+            ev.facts.append(("Akurasi GPS foto", "±" + _metres(point["accuracy_m"])))
 
 
 def _location(session, c, ev: Evidence, *, outside: bool) -> None:
@@ -418,6 +457,9 @@ def build(session: Session, user: User, c: dict, labels: FormLabels) -> Evidence
         ev.title = "Foto yang sama di keluarga lain"
         ev.others_title = "Foto pembanding"
         _photo_reused(session, user, c, ev)
+    elif kind == "photo_mismatch":
+        ev.title = "Waktu dan tempat foto"
+        _photo_mismatch(c, ev, labels)
     elif kind == "visit_too_short":
         ev.title = "Lama kunjungan"
         seconds, limit = detail.get("seconds"), detail.get("limit")
@@ -439,6 +481,16 @@ def build(session: Session, user: User, c: dict, labels: FormLabels) -> Evidence
     if kind in RETURN_KINDS:
         _return_effect(session, c, ev)
     return ev
+
+
+def _gap(seconds) -> str:
+    """A long span in days or hours, a short one as ``_duration``."""
+    if isinstance(seconds, int | float) and seconds >= 86400:
+        return f"{number(round(seconds / 86400, 1))} hari"
+    if isinstance(seconds, int | float) and seconds >= 3600:
+        hours, rest = divmod(round(seconds), 3600)
+        return f"{hours} jam {rest // 60} menit"
+    return _duration(seconds)
 
 
 def _duration(seconds) -> str:

@@ -21,6 +21,7 @@ KINDS = {
     "location_outside_area": "Lokasi di luar wilayah",
     "location_far": "Lokasi jauh dari alamat",
     "photo_reused": "Foto dipakai ulang",
+    "photo_mismatch": "Waktu/tempat foto tidak cocok",
     "visit_too_short": "Kunjungan terlalu singkat",
     "impossible_travel": "Perjalanan mustahil",
     "duplicate_visit": "Kunjungan ganda",

@@ -23,7 +23,8 @@ from tests.pages.conftest import csrf_token
 KINDS = ("field_mismatch", "concurrent_update", "invalid_identity", "duplicate_identity",
          "deceased_receiving_aid", "moved_receiving_aid", "inclusion_error", "exclusion_error",
          "location_outside_area", "location_far", "photo_reused", "visit_too_short",
-         "impossible_travel", "duplicate_visit", "household_not_found", "upstream_changed")
+         "impossible_travel", "duplicate_visit", "household_not_found", "upstream_changed",
+         "photo_mismatch")
 BAD_NIK = "9999990101800001"  # region 99.99.99: unknown
 
 
@@ -121,6 +122,14 @@ def add_cases(session, visit_uuid: str, other_uuid: str) -> dict[str, tuple[int,
                              f'href="/review/kunjungan/{other.uuid}"']),
         "household_not_found": (dict(field="hasil_kunjungan", visit_value=3, severity="hard"),
                                 {}, ["Hasil kunjungan Tidak ditemukan"]),
+        "photo_mismatch": (dict(field="foto_depan",
+                                visit_value="2026-11-28T02:00:00+00:00",
+                                registry_value="2026-12-01T03:00:00+00:00"),
+                           {"reason": "taken_before", "source": "app", "seconds": 262800,
+                            "sha256": "ab" * 32},
+                           ["Foto tampak depan rumah", "Foto diambil sebelum kunjungan dimulai",
+                            "keterangan aplikasi (foto tanpa EXIF)", "Selisih 3 hari",
+                            "Foto sah"]),
         "upstream_changed": (dict(field="rumah.atap", registry_value=1, visit_value=3,
                                   severity="hard"), {"upstream_paths": ["rumah.atap"]},
                              ["Diubah oleh impor registri Jenis atap terluas", "Beton"]),
