@@ -16,6 +16,20 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 
+# Lapangan, the enumerators' offline app under /lapangan/, needs a little more, on its own
+# responses only: its inline import map (allowed by hash, never 'unsafe-inline'), photo previews
+# from Blobs (img-src blob:), its service worker and manifest from this origin. The review
+# pages keep the policy above.
+def lapangan_policy(script_hashes: list[str] | tuple[str, ...] = ()) -> str:
+    """The Content-Security-Policy of the field app's responses."""
+    scripts = " ".join(["'self'", *(f"'sha256-{h}'" for h in script_hashes)])
+    return (
+        f"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+        f"script-src {scripts}; worker-src 'self'; manifest-src 'self'; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
+
+
 # Sent only when the session cookie is HTTPS-only: then the app is known to be behind TLS,
 # and a browser that saw it once refuses plain HTTP for a year.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"

@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
     import server.web.openrosa  # noqa: F401  (Collect's settings QR code page)
     import server.web.work  # noqa: F401  (its routes join the pages blueprint)
     from server.web import monitoring  # noqa: F401  (the monitoring page joins the blueprint)
+    from server.web.lapangan import bp as lapangan_bp
     from server.web.views import bp
 
     # Flask's own defaults (SameSite unset, 31 days) are always present in the config, so a
@@ -50,3 +51,4 @@ def init_app(app: Flask) -> None:
     for name in sorted(api_blueprint_names(app)):
         csrf.exempt(app.blueprints[name])
     app.register_blueprint(bp)
+    app.register_blueprint(lapangan_bp)  # the enumerators' offline app, /lapangan/
