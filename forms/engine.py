@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from forms.definition import check_definition, content_hash
 from forms.jsonlogic import JsonLogicError, compile_rule, truthy
+from forms.messages import message, number, show
 
 _MISSING: Any = object()
 _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
@@ -58,12 +59,9 @@ def label_text(label: Any, lang: str = "id") -> str:
 
 
 # ---------------------------------------------------------------------------
-# Type checks: value -> None when fine, else (code, message-suffix)
+# Type checks: value -> None when fine, else (code, message key, message parameters); the
+# messages come from forms/messages_id.json, the table the field app shows too.
 # ---------------------------------------------------------------------------
-
-
-def _num_text(v: Any) -> str:
-    return str(int(v)) if type(v) is float and v.is_integer() else str(v)
 
 
 def _make_text_check(field: dict):
@@ -74,14 +72,14 @@ def _make_text_check(field: dict):
 
     def check(v: Any):
         if type(v) is not str:
-            return "type", "must be text"
+            return "type", "type.text", {}
         n = len(v)
         if lo is not None and n < lo:
-            return "min_length", f"must be at least {lo} characters long"
+            return "min_length", "min_length", {"min_length": number(lo)}
         if hi is not None and n > hi:
-            return "max_length", f"must be at most {hi} characters long"
+            return "max_length", "max_length", {"max_length": number(hi)}
         if rx is not None and rx.fullmatch(v) is None:
-            return "pattern", f"does not match the expected format ({pattern})"
+            return "pattern", "pattern", {"pattern": pattern}
         return None
 
     return check
@@ -93,9 +91,9 @@ def _range_check(lo: Any, hi: Any):
 
     def rng(v: Any):
         if lo is not None and v < lo:
-            return "min", f"must be at least {_num_text(lo)}"
+            return "min", "min", {"min": number(lo)}
         if hi is not None and v > hi:
-            return "max", f"must be at most {_num_text(hi)}"
+            return "max", "max", {"max": number(hi)}
         return None
 
     return rng
@@ -107,7 +105,7 @@ def _make_integer_check(field: dict):
     def check(v: Any):
         t = type(v)
         if t is not int and not (t is float and v.is_integer()):
-            return "type", "must be a whole number"
+            return "type", "type.integer", {}
         return rng(v) if rng is not None else None
 
     return check
@@ -119,7 +117,7 @@ def _make_decimal_check(field: dict):
     def check(v: Any):
         t = type(v)
         if t is not int and (t is not float or not math.isfinite(v)):
-            return "type", "must be a number"
+            return "type", "type.decimal", {}
         return rng(v) if rng is not None else None
 
     return check
@@ -128,7 +126,7 @@ def _make_decimal_check(field: dict):
 def _make_boolean_check(field: dict):
     def check(v: Any):
         if type(v) is not bool:
-            return "type", "must be true or false"
+            return "type", "type.boolean", {}
         return None
 
     return check
@@ -150,11 +148,11 @@ def _make_date_check(field: dict):
 
     def check(v: Any):
         if type(v) is not str or not _valid_date(v):
-            return "type", "must be a date written YYYY-MM-DD"
+            return "type", "type.date", {}
         if lo is not None and v < lo:
-            return "min", f"must be on or after {lo}"
+            return "min", "min.date", {"min": lo}
         if hi is not None and v > hi:
-            return "max", f"must be on or before {hi}"
+            return "max", "max.date", {"max": hi}
         return None
 
     return check
@@ -174,7 +172,7 @@ def valid_datetime(v: Any) -> bool:
 def _make_datetime_check(field: dict):
     def check(v: Any):
         if not valid_datetime(v):
-            return "type", "must be a date and time with offset, like 2026-01-05T09:12:00+07:00"
+            return "type", "type.datetime", {}
         return None
 
     return check
@@ -194,7 +192,7 @@ def _make_select_one_check(field: dict, choices: dict):
         t = type(v)
         if (t is int and v in ints) or (t is str and v in strs):
             return None
-        return "choice", f"{v!r} is not a code of the list '{list_name}'"
+        return "choice", "choice", {"value": show(v), "list": list_name}
 
     return check
 
@@ -207,17 +205,17 @@ def _make_select_multiple_check(field: dict, choices: dict):
 
     def check(v: Any):
         if type(v) is not list:
-            return "type", "must be a list of codes"
+            return "type", "type.select_multiple", {}
         for x in v:
             t = type(x)
             if not ((t is int and x in ints) or (t is str and x in strs)):
-                return "choice", f"{x!r} is not a code of the list '{list_name}'"
+                return "choice", "choice", {"value": show(x), "list": list_name}
         if len(set(v)) != len(v):
-            return "duplicate", "lists a code more than once"
+            return "duplicate", "duplicate", {}
         if lo is not None and len(v) < lo:
-            return "min_count", f"needs at least {lo} choices"
+            return "min_count", "min_count", {"min_count": number(lo)}
         if hi is not None and len(v) > hi:
-            return "max_count", f"allows at most {hi} choices"
+            return "max_count", "max_count", {"max_count": number(hi)}
         return None
 
     return check
@@ -234,17 +232,17 @@ def _is_finite_number(v: Any) -> bool:
 def _make_geopoint_check(field: dict):
     def check(v: Any):
         if type(v) is not dict or not _is_finite_number(v.get("lat")):
-            return "type", 'must be {"lat", "lon", "accuracy_m"} in degrees and metres'
+            return "type", "type.geopoint", {}
         if not _is_finite_number(v.get("lon")) or not v.keys() <= _GEO_KEYS:
-            return "type", 'must be {"lat", "lon", "accuracy_m"} in degrees and metres'
+            return "type", "type.geopoint", {}
         if not -90 <= v["lat"] <= 90 or not -180 <= v["lon"] <= 180:
-            return "type", "has a latitude or longitude out of range"
+            return "type", "type.geopoint_range", {}
         acc = v.get("accuracy_m")
         if acc is not None and (not _is_finite_number(acc) or acc < 0):
-            return "type", "has an accuracy that is not a non-negative number of metres"
+            return "type", "type.geopoint_accuracy", {}
         alt = v.get("altitude_m")
         if alt is not None and not _is_finite_number(alt):
-            return "type", "has an altitude that is not a number"
+            return "type", "type.geopoint_altitude", {}
         return None
 
     return check
@@ -322,10 +320,8 @@ class _Node:
         self.required = bool(field.get("required", False))
         self.relevant = compile_rule(field["relevant"]) if "relevant" in field else None
         self.constraint = compile_rule(field["constraint"]) if "constraint" in field else None
-        msg = label_text(field.get("constraint_message"), "en") or label_text(
-            field.get("constraint_message")
-        )
-        self.constraint_message = msg or "does not meet its constraint"
+        msg = label_text(field.get("constraint_message"))
+        self.constraint_message = msg or message("constraint.default")
         self.check = _make_check(field, choices)
         self.min_count = field.get("min_count")
         self.max_count = field.get("max_count")
@@ -411,7 +407,8 @@ def example_problems(definition: dict) -> list[dict]:
                         {
                             "path": f"{path}[{i}].example",
                             "code": "bad_example",
-                            "message": f"The example {bad[1]}.",
+                            "message": "The example does not pass its field's check: "
+                            + message(bad[1], label="Contoh", **bad[2]),
                         }
                     )
             if f["type"] in ("group", "repeat"):
@@ -443,9 +440,13 @@ def _error(st: _State, path: str, code: str, message: str) -> None:
 def _rule(st: _State, fn, path: str, what: str) -> Any:
     try:
         return truthy(fn(st.root))
-    except JsonLogicError as exc:
-        _error(st, path, "rule_error", f"The {what} rule of this question failed: {exc}.")
+    except JsonLogicError:
+        _error(st, path, "rule_error", message(f"rule_error.{what}"))
         return None
+
+
+def _constraint_message(node: _Node) -> str:
+    return message("constraint", label=node.label, constraint_message=node.constraint_message)
 
 
 def _walk(
@@ -469,7 +470,7 @@ def _walk(
                 st,
                 f"answers.{prefix}{key}",
                 "unknown_field",
-                f"'{key}' is not a question of this form here.",
+                message("unknown_field", key=key),
             )
             del out[key]
     root = st.root
@@ -481,7 +482,7 @@ def _walk(
         name = node.name
         v = out.get(name, _MISSING)
         if node.relevant is not None:
-            rel = _rule(st, node.relevant, f"answers.{prefix}{name}", "relevance")
+            rel = _rule(st, node.relevant, f"answers.{prefix}{name}", "relevant")
             if not rel:
                 if v is not _MISSING:
                     del out[name]  # not relevant: ignored and dropped (ODK semantics)
@@ -490,13 +491,23 @@ def _walk(
         if kind == _VALUE:
             if v is _MISSING or v is None or v == "" or v == []:
                 if node.required:
-                    _error(st, f"answers.{prefix}{name}", "required", f"{node.label} is required.")
+                    _error(
+                        st,
+                        f"answers.{prefix}{name}",
+                        "required",
+                        message("required", label=node.label),
+                    )
                 if v is not _MISSING:
                     del out[name]
                 continue
             bad = node.check(v)
             if bad is not None:
-                _error(st, f"answers.{prefix}{name}", bad[0], f"{node.label} {bad[1]}.")
+                _error(
+                    st,
+                    f"answers.{prefix}{name}",
+                    bad[0],
+                    message(bad[1], label=node.label, **bad[2]),
+                )
                 continue
             if node.constraint is not None:
                 root["value"] = v
@@ -506,7 +517,7 @@ def _walk(
                         st,
                         f"answers.{prefix}{name}",
                         "constraint",
-                        f"{node.label}: {node.constraint_message}",
+                        _constraint_message(node),
                     )
         elif kind == _REPEAT:
             _walk_repeat(node, v, out, prefix, photo_prefix, st)
@@ -514,7 +525,12 @@ def _walk(
             if v is _MISSING or v is None:
                 v = {}
             elif type(v) is not dict:
-                _error(st, f"answers.{prefix}{name}", "type", f"{node.label} must be an object.")
+                _error(
+                    st,
+                    f"answers.{prefix}{name}",
+                    "type",
+                    message("type.group", label=node.label),
+                )
                 del out[name]
                 continue
             sub = dict(v)
@@ -531,7 +547,7 @@ def _walk(
                         st,
                         f"answers.{prefix}{name}",
                         "constraint",
-                        f"{node.label}: {node.constraint_message}",
+                        _constraint_message(node),
                     )
         elif kind == _PHOTO:
             _walk_photo(node, v, out, prefix, photo_prefix, st)
@@ -541,7 +557,7 @@ def _walk(
                     st,
                     f"answers.{prefix}{name}",
                     "unknown_field",
-                    f"{node.label} is a note and takes no answer.",
+                    message("unknown_field.note", label=node.label),
                 )
                 del out[name]
 
@@ -554,16 +570,26 @@ def _walk_repeat(
     if v is _MISSING or v is None:
         v = []
     elif type(v) is not list:
-        _error(st, path, "type", f"{node.label} must be a list of entries.")
+        _error(st, path, "type", message("type.repeat", label=node.label))
         del out[name]
         return
     n = len(v)
     if n == 0 and node.required:
-        _error(st, path, "required", f"{node.label} needs at least one entry.")
+        _error(st, path, "required", message("required.repeat", label=node.label))
     if node.min_count is not None and n < node.min_count and n:
-        _error(st, path, "min_count", f"{node.label} needs at least {node.min_count} entries.")
+        _error(
+            st,
+            path,
+            "min_count",
+            message("min_count.repeat", label=node.label, min_count=number(node.min_count)),
+        )
     if node.max_count is not None and n > node.max_count:
-        _error(st, path, "max_count", f"{node.label} allows at most {node.max_count} entries.")
+        _error(
+            st,
+            path,
+            "max_count",
+            message("max_count.repeat", label=node.label, max_count=number(node.max_count)),
+        )
     root = st.root
     saved_item = root.get("_item")
     saved_parent = root.get("_parent")
@@ -572,7 +598,7 @@ def _walk_repeat(
     for i, item in enumerate(v):
         item_prefix = f"{prefix}{name}[{i}]."
         if type(item) is not dict:
-            _error(st, f"answers.{prefix}{name}[{i}]", "type", "An entry must be an object.")
+            _error(st, f"answers.{prefix}{name}[{i}]", "type", message("type.repeat_entry"))
             continue
         sub = dict(item)
         root["_parent"] = saved_item
@@ -599,7 +625,7 @@ def _walk_repeat(
     if node.constraint is not None:
         root["value"] = cleaned
         if _rule(st, node.constraint, path, "constraint") is False:
-            _error(st, path, "constraint", f"{node.label}: {node.constraint_message}")
+            _error(st, path, "constraint", _constraint_message(node))
 
 
 def _walk_photo(node: _Node, v: Any, out: dict, prefix: str, photo_prefix: str, st: _State) -> None:
@@ -608,7 +634,7 @@ def _walk_photo(node: _Node, v: Any, out: dict, prefix: str, photo_prefix: str, 
     entry = st.photos.get(key)
     path = f"answers.{prefix}{name}"
     if v is not _MISSING and v is not None and type(v) is not str:
-        _error(st, path, "type", f"{node.label} holds the photo's file name, a string.")
+        _error(st, path, "type", message("type.photo", label=node.label))
         del out[name]
         return
     if entry is None:
@@ -617,12 +643,10 @@ def _walk_photo(node: _Node, v: Any, out: dict, prefix: str, photo_prefix: str, 
                 st,
                 path,
                 "required",
-                f"{node.label} is required: add it to 'photos' with field '{key}'.",
+                message("required.photo", label=node.label, key=key),
             )
         elif v is not _MISSING and v:
-            _error(
-                st, path, "photo_missing", f"{node.label} names a photo that is not in 'photos'."
-            )
+            _error(st, path, "photo_missing", message("photo_missing", label=node.label))
         if v is not _MISSING:
             del out[name]
         return
@@ -636,23 +660,23 @@ def _collect_photos(photos: Any, st: _State, form: Form) -> dict:
     if photos is None:
         return by_field
     if type(photos) is not list:
-        _error(st, "photos", "type", "'photos' must be a list.")
+        _error(st, "photos", "type", message("type.photos"))
         return by_field
     for i, p in enumerate(photos):
         if type(p) is not dict:
-            _error(st, f"photos[{i}]", "type", "A photo entry is an object.")
+            _error(st, f"photos[{i}]", "type", message("type.photo_entry"))
             continue
         field = p.get("field")
         sha = p.get("sha256")
         if type(field) is not str or not field:
-            _error(st, f"photos[{i}].field", "required", "A photo names the field it answers.")
+            _error(st, f"photos[{i}].field", "required", message("required.photo_field"))
             continue
         if _INDEX_RE.sub("[]", field) not in form.photo_keys:
             _error(
                 st,
                 f"photos[{i}].field",
                 "unknown_field",
-                f"'{field}' is not a photo question of this form.",
+                message("unknown_field.photo", field=field),
             )
             continue
         if type(sha) is not str or not _SHA256_RE.match(sha):
@@ -660,19 +684,19 @@ def _collect_photos(photos: Any, st: _State, form: Form) -> dict:
                 st,
                 f"photos[{i}].sha256",
                 "type",
-                "A photo's sha256 is 64 lowercase hexadecimal characters.",
+                message("type.photo_sha256"),
             )
             continue
         fname = p.get("filename")
         if fname is not None and type(fname) is not str:
-            _error(st, f"photos[{i}].filename", "type", "A photo's filename is a string.")
+            _error(st, f"photos[{i}].filename", "type", message("type.photo_filename"))
             continue
         if field in by_field:
             _error(
                 st,
                 f"photos[{i}].field",
                 "duplicate",
-                f"'{field}' already has a photo in this visit.",
+                message("duplicate.photo", field=field),
             )
             continue
         by_field[field] = p
@@ -690,14 +714,16 @@ def validate_visit(form: Form | dict, visit: Any) -> ValidationResult:
     root: dict = {}
     st = _State({}, root)
     if type(visit) is not dict:
-        _error(st, "", "type", "A visit is a JSON object.")
+        _error(st, "", "type", message("type.visit"))
         return ValidationResult({}, st.errors)
     if visit.get("form_id") != form.form_id:
         _error(
             st,
             "form_id",
             "form_mismatch",
-            f"This visit is for form {visit.get('form_id')!r}, not {form.form_id!r}.",
+            message(
+                "form_mismatch.form_id", got=show(visit.get("form_id")), want=show(form.form_id)
+            ),
         )
     fv = visit.get("form_version")
     if type(fv) is not int or fv != form.version:
@@ -705,19 +731,18 @@ def validate_visit(form: Form | dict, visit: Any) -> ValidationResult:
             st,
             "form_version",
             "form_mismatch",
-            f"This visit was filled with version {fv!r}; it is checked against the same "
-            f"version only, this is version {form.version}.",
+            message("form_mismatch.form_version", got=show(fv), want=number(form.version)),
         )
     started = visit.get("started_at")
     if started is None:
-        _error(st, "started_at", "required", "started_at is required (the visit's date).")
+        _error(st, "started_at", "required", message("required.started_at"))
         visit_date = None
     elif not valid_datetime(started):
         _error(
             st,
             "started_at",
             "type",
-            "started_at must be a date and time with offset, like 2026-01-05T09:12:00+07:00.",
+            message("type.started_at"),
         )
         visit_date = None
     else:
@@ -728,16 +753,14 @@ def validate_visit(form: Form | dict, visit: Any) -> ValidationResult:
             st,
             "answers",
             "required" if answers is None else "type",
-            "answers must be an object of the form's questions.",
+            message("required.answers" if answers is None else "type.answers"),
         )
         return ValidationResult({}, st.errors)
     st.photos = _collect_photos(visit.get("photos"), st, form)
     known = answers
     if not answers.keys() <= form.names:
         for key in [k for k in answers if k not in form.names]:
-            _error(
-                st, f"answers.{key}", "unknown_field", f"'{key}' is not a question of this form."
-            )
+            _error(st, f"answers.{key}", "unknown_field", message("unknown_field.top", key=key))
         known = {k: v for k, v in answers.items() if k in form.names}
     root.update(known)
     root["_visit"] = {"date": visit_date}

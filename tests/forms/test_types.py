@@ -121,7 +121,7 @@ def test_constraint_sees_the_value_and_other_answers():
     assert validate(spec, {"umur": 10, "tahun_sekolah": 4}).errors == []
     result = validate(spec, {"umur": 10, "tahun_sekolah": 12})
     assert codes(result) == {("answers.tahun_sekolah", "constraint")}
-    assert "Cannot exceed age." in result.errors[0]["message"]
+    assert "Tidak boleh melebihi umur." in result.errors[0]["message"]
 
 
 def test_not_relevant_answers_are_dropped_not_rejected():
