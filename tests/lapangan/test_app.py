@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,15 @@ class Live:
             db.session.remove()
         return rows
 
+    def reconcile(self) -> dict:
+        from server.extensions import db
+        from sync.reconcile.worker import run_once
+
+        with self.app.app_context():
+            done = run_once(db.session, worker="lapangan-test")
+            db.session.remove()
+        return done
+
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
@@ -80,6 +90,7 @@ def live(tmp_path_factory):
                 username, role, password = line.split("\t")
                 logins[username] = (role, password)
         server.logins = logins
+        server.used = set()
         server.thread.start()
         yield server
     finally:
@@ -103,7 +114,8 @@ def enumerator(live, least: int = 3) -> tuple[str, str, list[str]]:
     for username, hid in rows:
         held.setdefault(username, []).append(hid)
     for username, ids in sorted(held.items(), key=lambda kv: -len(kv[1])):
-        if len(ids) >= least:
+        if len(ids) >= least and username not in live.used:
+            live.used.add(username)  # one enumerator a test: each starts from a clean slate
             return username, live.logins[username][1], ids
     raise AssertionError(f"no demo enumerator holds {least} families: {held}")
 
@@ -166,6 +178,15 @@ def log_in(page, live, username: str, password: str) -> None:
 def wait_synced(page) -> None:
     page.wait_for_function("() => window.lapangan && window.lapangan.lastSync "
                            "&& !window.lapangan.syncing", timeout=TIMEOUT)
+
+
+def wait_js(page, predicate: str, timeout: float = TIMEOUT / 1000) -> None:
+    """Poll an async predicate until it is true (wait_for_function takes a Promise for a
+    truthy value, so it cannot wait on IndexedDB or the Cache API)."""
+    end = time.monotonic() + timeout
+    while not page.evaluate(predicate):
+        assert time.monotonic() < end, f"timed out waiting for {predicate}"
+        page.wait_for_timeout(100)
 
 
 def wait_controlled(page) -> None:
@@ -355,8 +376,8 @@ def test_three_visits_offline_then_one_sync(context, live):
     assert live.sql("SELECT count(*) FROM visits")[0][0] == 0  # nothing left the phone
 
     context.set_offline(False)  # the online event starts a sync
-    page.wait_for_function("""async () => (await window.lapangan.db.getAll('visits'))
-        .every((v) => ['accepted', 'duplicate'].includes(v.state))""", timeout=TIMEOUT)
+    wait_js(page, """async () => (await window.lapangan.db.getAll('visits'))
+        .every((v) => ['accepted', 'duplicate'].includes(v.state))""")
     wait_synced(page)
     shot(page, "synced")
     assert "3 dari 3 kunjungan terkirim" in page.inner_text("#sync-progress")
