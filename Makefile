@@ -46,6 +46,7 @@ serve: install
 ## make run: install, migrate, load demo data on an empty database, print logins, serve.
 run: bootstrap
 	@echo "Serving Tapak on http://$(HOST):$(PORT)  (API under /api/v1, spec at /api/openapi.json)"
+	@echo "  review pages: http://$(HOST):$(PORT)/review/masuk   field app (enumerators): http://$(HOST):$(PORT)/lapangan/"
 	$(MAKE) --no-print-directory serve
 
 lint: install-dev

@@ -261,3 +261,48 @@ def test_a_new_shell_version_waits_until_the_next_start_and_loses_no_draft(conte
     page.wait_for_selector("#visit-form")
     assert page.input_value("#q-nama_responden") == "Setelah pembaruan"
     assert page.locator("#f-foto_depan img.thumb").count() == 1
+
+
+def test_an_expired_token_asks_for_the_password_and_keeps_the_drafts(context, live):
+    username, password, ids = enumerator(live, least=1)
+    page = new_page(context)
+    log_in(page, live, username, password)
+    uuid = first_part(page, ids[0], 100, changed=False)
+    live.cli("users", "revoke", username)  # as after 30 days offline
+    page.goto(live.url + "/lapangan/#/")
+    page.wait_for_selector("#families")
+    page.click("#sync-button")
+    page.wait_for_selector("#password")
+    assert "Sesi berakhir" in page.inner_text("main")
+    assert page.input_value("#username") == username
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#families li.family")
+    wait_synced(page)
+    assert [v["uuid"] for v in local_visits(page)] == [uuid]
+    page.goto(live.url + "/lapangan/#/kunjungan/" + uuid)
+    page.wait_for_selector("#visit-form")
+    assert page.input_value("#q-nama_responden") == "Responden 100"
+
+
+def test_a_draft_of_a_family_reassigned_away_is_kept_marked_and_cannot_be_sent(context, live):
+    username, password, ids = enumerator(live, least=1)
+    page = new_page(context)
+    log_in(page, live, username, password)
+    hid = ids[0]
+    uuid = first_part(page, hid, 110, changed=False)
+    round_id = live.sql("SELECT round_id FROM assignments WHERE household_id = :h "
+                        "AND status = 'pending'", h=hid)[0][0]
+    live.cli("assignments", "unassign", str(round_id), hid)
+    page.goto(live.url + "/lapangan/#/")
+    page.wait_for_selector("#families")
+    page.click("#sync-button")
+    wait_synced(page)
+    page.wait_for_selector(".attention")
+    assert "dipindahkan" in page.inner_text(".attention")
+    assert page.locator(f"a[href='#/keluarga/{hid}']").count() == 0
+    page.click(f".attention a[href='#/kunjungan/{uuid}']")
+    page.wait_for_selector("#moved")
+    assert page.locator("#finish").count() == 0
+    assert page.input_value("#q-nama_responden") == "Responden 110"  # kept as it was
+    assert live.sql("SELECT count(*) FROM visits WHERE uuid = :u", u=uuid)[0][0] == 0

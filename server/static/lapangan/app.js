@@ -66,6 +66,7 @@ async function route() {
   try {
     if (kind === "keluarga" && id) return await renderFamily(decodeURIComponent(id));
     if (kind === "kunjungan" && id) {
+      currentView = "visit";  // a sync finishing now must not redraw the page under a visit
       return await openVisit(app, view, decodeURIComponent(id), {go, sync});
     }
     return await renderHome();
@@ -78,6 +79,7 @@ async function route() {
 // --------------------------------------------------------------------------- login
 
 function renderLogin() {
+  currentView = "login";
   const expired = app.session && app.session.expired;
   clear(view);
   const message = h("p", {class: "error", role: "alert", hidden: true});
@@ -232,7 +234,9 @@ export async function sync(why = "button") {
     } finally {
       app.syncing = false;
       renderSync();
-      if (why !== "timer" && currentView === "home") renderHome();
+      if (why !== "timer" && currentView === "home" && app.session && !app.session.expired) {
+        renderHome();
+      }
     }
   };
   if (navigator.locks) {
@@ -362,7 +366,8 @@ async function renderHome() {
     }
     count.textContent = `${shown.length} dari ${list.length} keluarga`;
   };
-  search.addEventListener("input", fill);
+  search.value = app.query || "";  // a redraw after a sync keeps what was typed
+  search.addEventListener("input", () => { app.query = search.value; fill(); });
   append(view, [
     h("p", {id: "flash", class: "flash", role: "status", hidden: true}),
     h("section", {class: "card"},
