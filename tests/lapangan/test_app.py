@@ -398,3 +398,32 @@ def test_three_visits_offline_then_one_sync(context, live):
     assert added[-1]["nama"] == "Bayi Baru" and added[-1]["status_keberadaan"] == 5
     assert answers[uuids[1]]["anggota"][-1]["status_keberadaan"] == 2
     assert not [c for c in context.console if c.startswith("pageerror")], context.console
+
+
+def test_no_serious_accessibility_violation_and_44_px_targets(context, live):
+    """axe-core (skip without it, fail with CI=true) on the login page, the family list and
+    the visit form at 360 px; every button, link and choice is at least 44 px tall."""
+    from tests.pages.axe import require_axe, violations
+
+    require_axe()
+    username, password, ids = enumerator(live, least=1)
+    page = new_page(context)
+    page.goto(live.url + "/lapangan/")
+    page.wait_for_selector("#username")
+    found = violations(page)
+    log_in(page, live, username, password)
+    found += violations(page)
+    page.click(f"a[href='#/keluarga/{ids[0]}']")
+    page.wait_for_selector("#start")
+    found += violations(page)
+    page.click("#start")
+    page.wait_for_selector("#visit-form")
+    found += violations(page)
+    assert not found, "\n".join(found)
+    small = page.evaluate("""() => [...document.querySelectorAll(
+        'button, a.button, a.row, label.choice, select, input[type=text], input[type=date]')]
+        .filter((el) => el.offsetParent !== null)
+        .map((el) => [el.id || el.textContent.trim().slice(0, 30),
+                      el.getBoundingClientRect().height])
+        .filter(([, height]) => height < 44)""")
+    assert not small, small
