@@ -389,6 +389,10 @@ def test_three_visits_offline_then_one_sync(context, live):
     links = live.sql("SELECT visit_uuid, sha256 FROM visit_photos")
     assert len(photos) == 6 == len({p[0] for p in photos})  # each photo once
     assert len(links) == 6
+    # Re-encoding dropped EXIF: each photo's time and point travel in its photos[] entry.
+    claims = live.sql("SELECT taken_at_device, lat, lon, accuracy_m FROM visit_photos")
+    assert all(c[0] and c[0][10] == "T" and c[0][-6] in "+-" for c in claims), claims
+    assert all((c[1], c[2], c[3]) == (HOME["lat"], HOME["lon"], 12.5) for c in claims), claims
     # What the app sent is what it kept: every photo resized to 1600 px, as JPEG.
     sizes = page.evaluate("""async () => (await window.lapangan.db.getAll('photos'))
         .map((p) => [p.width, p.height, p.mime, p.state])""")
