@@ -761,13 +761,10 @@ def _sp_reduce(values: list) -> Compiled:
 
 
 def _scoped_items(items: Any, op: str) -> Any:
-    """What ``scopedData.length`` / ``scopedData[i]`` see; None when length is falsy."""
-    if items is None or items is UNDEFINED:
-        raise JsonLogicError(f"'{op}' needs an array, got null (Cannot read properties of null)")
-    t = type(items)
-    if t is list or t is str:
-        return items or None
-    return None
+    """The items ``all``/``some``/``none`` loop over; None for anything but a non-empty
+    array, as json-logic-js 2.0.5 (``!Array.isArray(scopedData) || !scopedData.length``):
+    null, a string or a number is an empty set, never an error."""
+    return items if type(items) is list and items else None
 
 
 def _sp_all(values: list) -> Compiled:

@@ -18,7 +18,8 @@ the XPath gives json-logic-js's answer for the answers an XForm can hold:
   ``parseFloat`` (blank is NaN), both as json-logic-js does.
 - ``filter``/``reduce``/``some``/``all``/``none`` over a repeat become predicates:
   ``reduce(filter(R, p), acc + 1, 0)`` is ``count(R[p])``, ``some`` is ``count(R[p]) > 0``,
-  ``all`` is ``count(R) > 0 and count(R[not(p)]) = 0`` (json-logic-js: ``all`` of ``[]`` is false).
+  ``all`` is ``count(R) > 0 and count(R[not(p)]) = 0`` (json-logic-js: ``all`` of ``[]`` is false),
+  ``none`` is ``count(R[p]) = 0`` (true over a blank repeat).
 - Constraints are not evaluated on blank answers in XForms, and the server's engine does not
   run them on blank answers either.
 
@@ -797,11 +798,8 @@ def _op_iter(op: str):
         if op == "some":
             return _X("bool", f"count({base.xp}[{pred}]) > 0")
         if op == "none":
-            none = f"count({base.xp}[{pred}]) = 0"
-            if t.op_of(args[0]) is None or t.op_of(args[0])[0] != "filter":
-                # json-logic-js throws on a blank list (null.length): the rule is then false
-                none = f"(count({base.xp}) > 0 and {none})"
-            return _X("bool", none)
+            # json-logic-js 2.0.5: a blank list is an empty set, of which none holds
+            return _X("bool", f"count({base.xp}[{pred}]) = 0")
         return _X("bool", f"(count({base.xp}) > 0 and count({base.xp}[not({pred})]) = 0)")
 
     return handler
@@ -1195,9 +1193,14 @@ class _Reverse:
         base, pred = filt["filter"]
         if {"var": base["var"] + ".length"} != count if isinstance(base, dict) else True:
             return None
+        # count(R) > 0 and count(R[q]) = 0: every entry fails q, and there is one (``all``;
+        # ``none`` alone is count(R[p]) = 0, true over a blank repeat)
         if isinstance(pred, dict) and list(pred) == ["!"]:
             return {"all": [base, pred["!"]]}
-        return {"none": [base, pred]}
+        if isinstance(pred, dict) and list(pred) in (["!=="], ["==="]):
+            flipped = "===" if list(pred) == ["!=="] else "!=="
+            return {"all": [base, {flipped: pred[list(pred)[0]]}]}
+        return {"all": [base, {"!": pred}]}
 
     def compare(self, node: tuple, element: FieldInfo | None) -> Any:
         op, left, right = node[1], node[2], node[3]

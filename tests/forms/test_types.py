@@ -361,7 +361,7 @@ def test_envelope_errors():
 
 
 def test_a_rule_that_fails_to_evaluate_is_reported():
-    spec = [field("x", "integer", constraint={"all": [{"var": "tidak_ada"}, True]})]
+    spec = [field("x", "integer", constraint={"tidak_ada_operasi": [{"var": "x"}]})]
     form = forms.Form(mini_form(spec))  # bypass the checker, which would flag tidak_ada
     result = forms.validate_visit(form, mini_visit({"x": 1}))
     assert codes(result) == {("answers.x", "rule_error")}

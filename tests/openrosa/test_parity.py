@@ -130,4 +130,5 @@ def test_rules_agree_with_odk_engine(v1, parity, odk, answer_sets):
         ).items():
             seen.setdefault(rid, set()).add(truth)
     one_sided = [r["rule"] for r in rules if seen.get(r["id"]) != {True, False}]
-    assert len(one_sided) <= 3, one_sided
+    # (none of the members died is true over every set: none holds over a blank repeat)
+    assert len(one_sided) <= 4, one_sided

@@ -130,7 +130,7 @@ def xp(rule, at="nama", **kw):
         ),
         (
             {"none": [{"var": "r"}, {"===": [{"var": "a"}, 1]}]},
-            "(count(/data/r) > 0 and count(/data/r[a = 1]) = 0)",
+            "count(/data/r[a = 1]) = 0",
         ),
         (
             {
