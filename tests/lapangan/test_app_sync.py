@@ -306,3 +306,42 @@ def test_a_draft_of_a_family_reassigned_away_is_kept_marked_and_cannot_be_sent(c
     assert page.locator("#finish").count() == 0
     assert page.input_value("#q-nama_responden") == "Responden 110"  # kept as it was
     assert live.sql("SELECT count(*) FROM visits WHERE uuid = :u", u=uuid)[0][0] == 0
+
+
+FAKE_CONNECTION = """(() => {
+  const listeners = [];
+  const connection = {type: 'cellular', effectiveType: '3g',
+    addEventListener: (name, f) => listeners.push(f),
+    removeEventListener: () => {}};
+  window.__setConnection = (type) => { connection.type = type; listeners.forEach((f) => f()); };
+  Object.defineProperty(Navigator.prototype, 'connection', {get: () => connection});
+})();"""
+
+
+def test_photos_held_until_wifi_go_when_the_phone_reaches_wifi(context, live):
+    """Desktop Chromium has no navigator.connection.type: a phone's (cellular, then Wi-Fi)
+    is given by an init script."""
+    context.add_init_script(FAKE_CONNECTION)
+    username, password, ids = enumerator(live, least=1)
+    page = new_page(context)
+    log_in(page, live, username, password)
+    puts = []
+    context.route("**/api/v1/photos/*", lambda route: (
+        puts.append(route.request.url) if route.request.method == "PUT" else None,
+        route.continue_()))
+    page.check("#wifi-only")
+    uuid = first_part(page, ids[0], 120, changed=False)
+    second_part(page)
+    finish(page)
+    wait_js(page, """async () => (await window.lapangan.db.getAll('visits'))
+        .every((v) => v.state === 'waiting_photos')""")
+    wait_synced(page)
+    assert "ditahan sampai ada Wi-Fi" in page.inner_text("#sync-progress")
+    assert puts == []
+    assert server_visits(live, uuid)[0][1] == "waiting_photos"
+    page.evaluate("window.__setConnection('wifi')")
+    wait_js(page, """async () => (await window.lapangan.db.getAll('visits'))
+        .every((v) => ['accepted', 'duplicate'].includes(v.state))""")
+    assert len(puts) == 2
+    assert server_visits(live, uuid)[0][1] != "waiting_photos"
+    context.unroute("**/api/v1/photos/*")

@@ -35,6 +35,10 @@ async function start() {
   showNet();
   window.addEventListener("online", () => { showNet(); sync("online"); });
   window.addEventListener("offline", showNet);
+  if (navigator.connection && navigator.connection.addEventListener) {
+    // Held photos go as soon as the phone reaches Wi-Fi.
+    navigator.connection.addEventListener("change", () => sync("connection"));
+  }
   window.addEventListener("hashchange", route);
   const username = currentUser();
   if (username) {
@@ -194,8 +198,9 @@ function progressText(p) {
   if (!p) return "";
   if (p.phase === "pull") return "Mengunduh data…";
   const sent = `${p.visitsDone} dari ${p.visitsTotal} kunjungan terkirim`;
-  const photos = `${p.photosLeft} foto tersisa`;
+  const photos = `${p.photosLeft} foto tersisa` + (p.held ? " (ditahan sampai ada Wi-Fi)" : "");
   if (p.phase === "done") {
+    if (p.held && p.photosLeft) return `Selesai: ${sent}, ${photos}.`;
     return p.visitsTotal ? `Selesai: ${sent}.` : "Selesai: data terbaru sudah diunduh.";
   }
   return `${sent}, ${photos}`;
@@ -210,7 +215,10 @@ export async function sync(why = "button") {
     app.lastError = null;
     renderSync();
     try {
-      await syncAll(app.db, app.session, (p) => { app.progress = p; renderSync(); });
+      const wifiOnly = Boolean(await app.db.get("meta", "wifi_only"));
+      const type = navigator.connection && navigator.connection.type;
+      await syncAll(app.db, app.session, (p) => { app.progress = p; renderSync(); },
+                    {holdPhotos: wifiOnly && Boolean(type) && type !== "wifi"});
       app.failures = 0;
       clearTimeout(app.timer);
       app.timer = null;
@@ -342,6 +350,7 @@ async function renderHome() {
   const [list, visits, queue] = await Promise.all([families(), app.db.getAll("visits"),
                                                     outbox(app.db)]);
   app.lastSync = await app.db.get("meta", "last_sync");
+  const wifiOnly = await app.db.get("meta", "wifi_only");
   if (!app.storage) await checkStorage(false);
   const s = app.storage;
   clear(view);
@@ -379,6 +388,12 @@ async function renderHome() {
       !s.persisted && queue.length ? h("p", {class: "error", id: "urge"},
         `${queue.length} kunjungan belum terkirim: sinkronkan segera.`) : null,
       h("div", {id: "sync-status", "aria-live": "polite"}),
+      navigator.connection && "type" in navigator.connection ? h("label", {class: "choice"},
+        h("input", {type: "checkbox", id: "wifi-only", checked: Boolean(wifiOnly),
+          onchange: async (e) => {
+            await app.db.put("meta", e.target.checked, "wifi_only");
+            if (!e.target.checked) sync("wifi-setting");
+          }}), "Kirim foto hanya lewat Wi-Fi") : null,
       h("button", {id: "sync-button", class: "primary", type: "button",
                    onclick: () => sync("button")}, "Sinkronkan")),
     attention.length ? h("section", {class: "card attention"},

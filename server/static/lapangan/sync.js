@@ -255,9 +255,10 @@ async function nextBatch(db, tried) {
  * One whole sync: pull, photos, push, the photos the server still misses, push again.
  * ``report(progress)`` is called as it goes.
  */
-export async function syncAll(db, session, report = () => {}) {
+export async function syncAll(db, session, report = () => {}, {holdPhotos = false} = {}) {
   const token = session.token;
-  const progress = {phase: "pull", visitsTotal: 0, visitsDone: 0, photosLeft: 0, results: {}};
+  const progress = {phase: "pull", visitsTotal: 0, visitsDone: 0, photosLeft: 0, results: {},
+                    held: holdPhotos};
   const tell = () => report({...progress});
   tell();
   await pull(db, token, () => tell());
@@ -272,7 +273,9 @@ export async function syncAll(db, session, report = () => {}) {
   let left = photoRows.filter((p) => p && p.state !== "uploaded");
   progress.photosLeft = left.length;
   tell();
-  for (const photo of left) {
+  // Photos held until Wi-Fi: the visits go now (the server keeps them waiting_photos), their
+  // photos once the phone is on Wi-Fi.
+  for (const photo of holdPhotos ? [] : left) {
     await uploadPhoto(db, token, photo.sha256);
     progress.photosLeft -= 1;
     tell();
@@ -314,7 +317,7 @@ export async function syncAll(db, session, report = () => {}) {
       tell();
     }
     const waiting = (await db.getAll("visits")).filter((v) => v.state === "waiting_photos");
-    if (!waiting.length) break;
+    if (!waiting.length || holdPhotos) break;
     progress.phase = "photos";
     const missing = [...new Set(waiting.flatMap((v) => v.missing_photos || []))];
     progress.photosLeft = missing.length;
