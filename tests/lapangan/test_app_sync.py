@@ -345,3 +345,31 @@ def test_photos_held_until_wifi_go_when_the_phone_reaches_wifi(context, live):
     assert len(puts) == 2
     assert server_visits(live, uuid)[0][1] != "waiting_photos"
     context.unroute("**/api/v1/photos/*")
+
+
+def test_when_space_runs_short_the_oldest_sent_photos_go_first(context, live):
+    """evictSentPhotos, which the form calls on a QuotaExceededError, run on a store of two
+    acknowledged visits and a draft: the older sent visit's photo goes, the draft's stays."""
+    username, password, _ids = enumerator(live, least=1)
+    page = new_page(context)
+    log_in(page, live, username, password)
+    left = page.evaluate("""async () => {
+      const {evictSentPhotos} = await import('/static/lapangan/sync.js');
+      const db = window.lapangan.db;
+      const blob = (n) => new Blob([new Uint8Array(n)], {type: 'image/jpeg'});
+      const photo = (sha, n) => ({sha256: sha, blob: blob(n), size: n, state: 'uploaded'});
+      const visit = (uuid, state, acked, sha) => ({uuid, state, acked_at: acked,
+        household_id: 'x', visit: {photos: [{field: 'foto_depan', sha256: sha}]},
+        photos: {foto_depan: {sha256: sha}}});
+      await db.put('photos', photo('a'.repeat(64), 1000));
+      await db.put('photos', photo('b'.repeat(64), 1000));
+      await db.put('photos', photo('c'.repeat(64), 1000));
+      await db.put('visits', visit('old', 'accepted', '2026-01-01T00:00:00Z', 'a'.repeat(64)));
+      await db.put('visits', visit('new', 'duplicate', '2026-01-02T00:00:00Z', 'b'.repeat(64)));
+      const draft = visit('draft', 'draft', null, 'c'.repeat(64));
+      delete draft.visit;
+      await db.put('visits', draft);
+      const freed = await evictSentPhotos(db, 500);
+      return {freed, left: (await db.getAllKeys('photos')).map((k) => k[0]).sort()};
+    }""")
+    assert left == {"freed": 1000, "left": ["b", "c"]}

@@ -375,4 +375,35 @@ export async function purgeOld(db, days = 7) {
   return drop.length;
 }
 
+/**
+ * Free at least ``bytes`` when space runs short: the photos of sent and acknowledged visits go,
+ * oldest acknowledgement first. A photo a draft or an unsent visit still uses is never removed.
+ * Returns the bytes freed.
+ */
+export async function evictSentPhotos(db, bytes) {
+  const visits = await db.getAll("visits");
+  const needed = new Set();
+  for (const v of visits) {
+    if (DONE_STATES.includes(v.state)) continue;
+    for (const sha of photosOf(v)) needed.add(sha);
+    for (const p of Object.values(v.photos || {})) needed.add(p.sha256);
+  }
+  const sent = visits.filter((v) => DONE_STATES.includes(v.state))
+    .sort((a, b) => (a.acked_at || "").localeCompare(b.acked_at || ""));
+  let freed = 0;
+  for (const v of sent) {
+    if (freed >= bytes) break;
+    for (const sha of photosOf(v)) {
+      if (needed.has(sha)) continue;
+      const photo = await db.get("photos", sha);
+      if (!photo) continue;
+      await db.delete("photos", sha);
+      freed += photo.size || 0;
+    }
+    v.photos_evicted = true;
+    await db.put("visits", v);
+  }
+  return freed;
+}
+
 export {localTime};

@@ -3,6 +3,7 @@
 // validation and prefill come from the form engine (forms.js, the server's rules in
 // JavaScript); GPS with live accuracy; photos resized, hashed and kept as Blobs.
 import {preparePhoto} from "./photo.js";
+import {evictSentPhotos} from "./sync.js";
 import {localTime, now} from "./store.js";
 import {append, clear, h, label, mask, when} from "./ui.js";
 
@@ -452,13 +453,24 @@ class VisitPage {
                        taken_at: photo.taken_at, location: photo.location};
         this.draft.photos[key] = entry;
         this.draft.updated_at = now();
-        const tx = this.app.db.transaction(["photos", "visits"], "readwrite");
-        const old = await tx.objectStore("photos").get(photo.sha256);
-        if (!old) {
-          await tx.objectStore("photos").put({...photo, state: "pending", created_at: now()});
+        const keep = async () => {
+          const tx = this.app.db.transaction(["photos", "visits"], "readwrite");
+          const old = await tx.objectStore("photos").get(photo.sha256);
+          if (!old) {
+            await tx.objectStore("photos").put({...photo, state: "pending", created_at: now()});
+          }
+          await tx.objectStore("visits").put(this.draft);
+          await tx.done;
+        };
+        try {
+          await keep();
+        } catch (exc) {
+          if (!exc || exc.name !== "QuotaExceededError") throw exc;
+          // Space runs short: the oldest sent photos go first, never a draft's or an unsent
+          // visit's; then once more.
+          await evictSentPhotos(this.app.db, photo.size * 4);
+          await keep();
         }
-        await tx.objectStore("visits").put(this.draft);
-        await tx.done;
         await showPhoto();
       } catch (exc) {
         status.textContent = "Foto gagal diproses: " + exc.message;
