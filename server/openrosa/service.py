@@ -173,11 +173,21 @@ def media_state(session: Session, user: User, row: FormVersion) -> str:
     (which removes tombstones, and moves ``compacted_seq``) or a reset (``epoch``) can lower
     it. The form version (immutable; its id and content hash) and ``CSV_FORMAT`` complete it.
     """
-    feed = session.execute(select(FeedState.epoch, FeedState.compacted_seq)
-                           .where(FeedState.id == 1)).first()
-    epoch, compacted = feed if feed is not None else (1, 0)
-    top = session.scalar(select(func.max(FeedEntry.seq)).where(FeedEntry.user_id == user.id))
-    return f"{CSV_FORMAT}:{row.id}:{row.hash[:16]}:{epoch}:{compacted}:{top or 0}"
+    return _state(row, *session.execute(select(*_feed_columns(user))).one())
+
+
+def _feed_columns(user: User) -> list:
+    one = FeedState.id == 1
+    return [select(FeedState.epoch).where(one).scalar_subquery(),
+            select(FeedState.compacted_seq).where(one).scalar_subquery(),
+            select(func.max(FeedEntry.seq)).where(FeedEntry.user_id == user.id)
+            .scalar_subquery()]
+
+
+def _state(row: FormVersion, epoch: int | None, compacted: int | None,
+           top: int | None) -> str:
+    epoch = 1 if epoch is None else epoch  # no feed_state row yet: the first epoch
+    return f"{CSV_FORMAT}:{row.id}:{row.hash[:16]}:{epoch}:{compacted or 0}:{top or 0}"
 
 
 def _split(data: bytes, header: bytes, key: int) -> dict[str, bytes] | None:
@@ -274,13 +284,16 @@ def media(session: Session, user: User, row: FormVersion,
     read before the families, so a row may hold bytes newer than its state (a change committed
     in between: built again on the next request), never older: stale bytes are never served.
     """
-    state = media_state(session, user, row)
     t = OpenRosaMedia
     columns = [t.state, t.households_md5, t.members_md5]
     if filename is not None:
         columns.append(getattr(t, _COLUMNS[filename][0]))
     where = (t.user_id == user.id, t.form_version_id == row.id)
-    cached = session.execute(select(*columns).where(*where)).first()
+    # The state and the cached row in one statement (one round trip, one snapshot).
+    found = session.execute(select(*_feed_columns(user), *[
+        select(c).where(*where).scalar_subquery() for c in columns])).one()
+    state = _state(row, *found[:3])
+    cached = found[3:] if found[3] is not None else None
     if cached is not None and cached[0] == state:
         md5s = {"households.csv": cached[1], "members.csv": cached[2]}
         return md5s, (bytes(cached[3]) if filename is not None else None)
