@@ -7,6 +7,7 @@ remaining relevant question, so phone teams and tests get a valid payload.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid as uuid_mod
@@ -29,10 +30,15 @@ _WIB = timezone(timedelta(hours=7))
 _PATH_PART_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
+@functools.lru_cache(maxsize=1024)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def record_get(record: Any, path: str) -> Any:
     """The value at a dotted path of a record, or None."""
     cur = record
-    for part in path.split("."):
+    for part in _parts(path):  # a form has a few dozen paths, read for every family
         if type(cur) is not dict:
             return None
         cur = cur.get(part)

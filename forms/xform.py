@@ -756,6 +756,9 @@ def prefill_csvs(form: Any, families: list[dict]) -> tuple[bytes, bytes]:
     if not isinstance(form, Form):
         form = load_form(form)
     hh_cols, mem_cols, repeat = prefill_columns(form.definition)
+    # each column's answer path, split once for all the families
+    hh_paths = [(col, tuple(col.split("__"))) for col in hh_cols[len(HOUSEHOLD_COLUMNS):]]
+    mem_paths = [(col, tuple(col.split("__"))) for col in mem_cols[len(MEMBER_COLUMNS):]]
     households: list[dict] = []
     members: list[dict] = []
     for fam in families:
@@ -769,13 +772,13 @@ def prefill_csvs(form: Any, families: list[dict]) -> tuple[bytes, bytes]:
             "revisit": bool(fam.get("revisit")),
             "revisit_note": fam.get("revisit_note"),
         }
-        for col in hh_cols[len(HOUSEHOLD_COLUMNS) :]:
-            row[col] = _at(answers, tuple(col.split("__")))
+        for col, path in hh_paths:
+            row[col] = _at(answers, path)
         households.append(row)
         if repeat is not None:
             for pos, entry in enumerate(_at(answers, repeat) or [], start=1):
                 mrow = {"name": f"{hid}-{pos}", "household": hid, "pos": pos}
-                for col in mem_cols[len(MEMBER_COLUMNS) :]:
-                    mrow[col] = _at(entry, tuple(col.split("__")))
+                for col, path in mem_paths:
+                    mrow[col] = _at(entry, path)
                 members.append(mrow)
     return _csv(hh_cols, households), _csv(mem_cols, members)
