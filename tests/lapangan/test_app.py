@@ -54,6 +54,11 @@ class Live:
         assert result.exit_code == 0, (args, result.output, result.exception)
         return result.output
 
+    @staticmethod
+    def doc(value):
+        """A JSON column as read by ``sql``: text on SQLite, already decoded on PostgreSQL."""
+        return value if isinstance(value, dict | list) else json.loads(value)
+
     def sql(self, query: str, **params):
         from server.extensions import db
 
@@ -342,7 +347,7 @@ def test_three_visits_offline_then_one_sync(context, live):
     page = new_page(context)
     log_in(page, live, username, password)
     wait_controlled(page)
-    records = {hid: json.loads(doc) for hid, doc in live.sql(
+    records = {hid: live.doc(doc) for hid, doc in live.sql(
         "SELECT household_id, doc FROM verified_records")}
     # Visit 2 marks a member as died: a family of two or more.
     chosen = sorted(ids[:3], key=lambda h: -len(records[h]["anggota"]))
@@ -403,7 +408,7 @@ def test_three_visits_offline_then_one_sync(context, live):
     sizes = page.evaluate("""async () => (await window.lapangan.db.getAll('photos'))
         .map((p) => [p.width, p.height, p.mime, p.state])""")
     assert sizes and all(s == [1600, 1200, "image/jpeg", "uploaded"] for s in sizes), sizes
-    answers = {r[0]: json.loads(r[1]) for r in live.sql("SELECT uuid, answers FROM visits")}
+    answers = {r[0]: live.doc(r[1]) for r in live.sql("SELECT uuid, answers FROM visits")}
     added = answers[uuids[0]]["anggota"]
     assert added[-1]["nama"] == "Bayi Baru" and added[-1]["status_keberadaan"] == 5
     assert answers[uuids[1]]["anggota"][-1]["status_keberadaan"] == 2

@@ -160,7 +160,7 @@ def test_a_rejected_visit_shows_its_field_and_is_corrected_and_resent(context, l
     finish(page)
     wait_js(page, """async () => (await window.lapangan.db.getAll('visits'))
         .every((v) => v.state === 'accepted')""")
-    answers = json.loads(live.sql("SELECT answers FROM visits WHERE uuid = :u", u=uuid)[0][0])
+    answers = live.doc(live.sql("SELECT answers FROM visits WHERE uuid = :u", u=uuid)[0][0])
     assert answers["nama_responden"] == "Responden Diperbaiki"
     assert pushes[1]["visits"][0]["uuid"] == uuid  # the same uuid, corrected
     context.unroute("**/api/v1/sync/push")
