@@ -48,7 +48,9 @@ def register_config(app: Flask, test_config: dict | None) -> None:
         JSON_SORT_KEYS=False,
         # Phones pay for every byte: gzip JSON, CSV and pages when the client accepts it.
         COMPRESS_ALGORITHM=["gzip", "br"],
-        COMPRESS_MIMETYPES=["application/json", "text/csv", "text/html", "image/svg+xml"],
+        COMPRESS_MIMETYPES=["application/json", "text/csv", "text/html", "image/svg+xml",
+                            "text/css", "text/javascript", "application/javascript",
+                            "application/manifest+json"],
         COMPRESS_MIN_SIZE=512,
         COMPRESS_LEVEL=6,
     )
