@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import text
-from werkzeug.serving import make_server
 
-import config
 from tests.pages.conftest import CHROMIUM, CHROMIUM_ARGS, chromium_missing, skip_or_fail
+from tests.pages.test_browser import Live as PagesLive
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots" / "lapangan"
@@ -37,44 +34,14 @@ TIMEOUT = 30_000
 # --------------------------------------------------------------------------- the live server
 
 
-class Live:
-    def __init__(self, tmp: Path, url: str):
-        from server import create_app
-
-        settings = config.for_testing(str(tmp / "instance"), url, str(tmp / "photos"))
-        settings.update(LOGIN_RATE_LIMIT="1000 per minute", TESTING=False)
-        self.app = create_app(settings)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def cli(self, *args: str) -> str:
-        with self.app.app_context():
-            result = self.app.test_cli_runner().invoke(args=list(args))
-        assert result.exit_code == 0, (args, result.output, result.exception)
-        return result.output
+class Live(PagesLive):
+    """The review pages' live server (a werkzeug thread over a scratch database), with the
+    JSON columns read alike on both databases."""
 
     @staticmethod
     def doc(value):
         """A JSON column as read by ``sql``: text on SQLite, already decoded on PostgreSQL."""
         return value if isinstance(value, dict | list) else json.loads(value)
-
-    def sql(self, query: str, **params):
-        from server.extensions import db
-
-        with self.app.app_context():
-            rows = db.session.execute(text(query), params).all()
-            db.session.remove()
-        return rows
-
-    def reconcile(self) -> dict:
-        from server.extensions import db
-        from sync.reconcile.worker import run_once
-
-        with self.app.app_context():
-            done = run_once(db.session, worker="lapangan-test")
-            db.session.remove()
-        return done
 
 
 @pytest.fixture(scope="module")

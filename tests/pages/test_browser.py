@@ -65,7 +65,8 @@ class Live:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def cli(self, *args: str) -> str:
-        result = self.app.test_cli_runner().invoke(args=list(args))
+        with self.app.app_context():  # bootstrap reads the app's session outside click's
+            result = self.app.test_cli_runner().invoke(args=list(args))
         assert result.exit_code == 0, (args, result.output, result.exception)
         return result.output
 
