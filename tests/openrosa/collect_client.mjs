@@ -11,28 +11,9 @@
 //      photos, split in two POSTs (the first with *isIncomplete*=yes) when "split".
 // Every request carries X-OpenRosa-Version, Date and a Collect User-Agent.
 import { createHash } from 'node:crypto';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { JSDOM } from 'jsdom';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const dom = new JSDOM('');
-for (const key of ['DOMParser', 'XMLSerializer', 'Node', 'Document', 'XMLDocument', 'Element',
-  'Attr', 'Text', 'NodeFilter', 'DocumentFragment', 'document']) {
-  if (!(key in globalThis)) globalThis[key] = dom.window[key];
-}
-globalThis.__dirname = here;
-const RealDate = Date;
-let fixedNow = null;
-class FakeDate extends RealDate {
-  constructor(...args) {
-    if (args.length === 0 && fixedNow !== null) super(fixedNow);
-    else super(...args);
-  }
-  static now() { return fixedNow !== null ? fixedNow : RealDate.now(); }
-}
-
-const { loadForm } = await import('@getodk/xforms-engine');
+import {
+  RealDate, fixClock, fixedClock, loadForm,
+} from '../openrosa_engine/odk.mjs';
 
 const HEADERS = {
   'User-Agent': 'org.odk.collect.android/v2026.2.3 Dalvik/2.1.0 (Linux; U; Android 13)',
@@ -89,8 +70,7 @@ async function main(req) {
     out.media.push({ name, hash_ok: `md5:${md5(bytes)}` === childText(file, 'hash'), text: media[name] });
   }
   // 2. fill
-  globalThis.Date = FakeDate;
-  fixedNow = new RealDate(`${req.today}T12:00:00`).getTime();
+  fixClock(new RealDate(`${req.today}T12:00:00`).getTime());
   const form = await loadForm(formBytes.toString('utf-8'), {
     fetchFormAttachment: async (url) => {
       const name = String(url).split('/').pop();
@@ -106,10 +86,9 @@ async function main(req) {
     return m;
   };
   for (const s of req.steps) step(byRef, s);
-  fixedNow += (req.minutes ?? 25) * 60000; // the enumerator takes some time to fill it
+  fixClock(fixedClock() + (req.minutes ?? 25) * 60000); // the enumerator takes some time to fill it
   const payload = await root.prepareInstancePayload();
-  fixedNow = null;
-  globalThis.Date = RealDate;
+  fixClock(null);
   out.payload_status = payload.status;
   if (payload.status !== 'ready') return out;
   const xml = await payload.data[0].get('xml_submission_file').text();

@@ -14,34 +14,11 @@
 //   prepareInstancePayload's status and its xml_submission_file.
 //   {"op": "quit"}
 //
-// The engine runs on Node 20 with jsdom: its globals and globalThis.__dirname must exist before
-// the engine is imported (its bundled tree-sitter reads __dirname). The clock is faked per run,
-// so that today() is the answer set's visit date (noon, in the process's TZ).
+// The engine is set up for Node by odk.mjs (jsdom globals, __dirname, a fixable clock); the
+// clock is fixed per run, so that today() is the answer set's visit date (noon, process TZ).
 import { createInterface } from 'node:readline';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { JSDOM } from 'jsdom';
+import { RealDate, fixClock, loadForm } from './odk.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const dom = new JSDOM('');
-for (const key of ['DOMParser', 'XMLSerializer', 'Node', 'Document', 'XMLDocument', 'Element',
-  'Attr', 'Text', 'NodeFilter', 'DocumentFragment', 'document']) {
-  if (!(key in globalThis)) globalThis[key] = dom.window[key];
-}
-globalThis.__dirname = here;
-
-const RealDate = Date;
-let fixedNow = null;
-class FakeDate extends RealDate {
-  constructor(...args) {
-    if (args.length === 0 && fixedNow !== null) super(fixedNow);
-    else super(...args);
-  }
-  static now() { return fixedNow !== null ? fixedNow : RealDate.now(); }
-}
-globalThis.Date = FakeDate;
-
-const { loadForm } = await import('@getodk/xforms-engine');
 const forms = new Map();
 
 function children(node) {
@@ -117,7 +94,7 @@ function step(root, s) {
 async function run(req) {
   const form = forms.get(req.form);
   if (!form) throw new Error(`form ${req.form} is not loaded`);
-  fixedNow = new RealDate(`${req.today ?? '2026-01-05'}T12:00:00`).getTime();
+  fixClock(new RealDate(`${req.today ?? '2026-01-05'}T12:00:00`).getTime());
   const { root } = form.createInstance();
   for (const s of req.steps ?? []) step(root, s);
   const answer = { ok: true, nodes: dump(root) };
@@ -127,7 +104,7 @@ async function run(req) {
     answer.payload = { status: payload.status, xml: file ? await file.text() : null,
       violations: (payload.violations ?? []).map((v) => v.reference ?? String(v.nodeId)) };
   }
-  fixedNow = null;
+  fixClock(null);
   return answer;
 }
 
