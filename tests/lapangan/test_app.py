@@ -67,14 +67,7 @@ def live(tmp_path_factory):
         yield server
     finally:
         if server is not None:
-            if server.thread.is_alive():
-                server.server.shutdown()
-            server.server.server_close()
-            from server.extensions import db
-
-            with server.app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+            server.stop()
         drop()
 
 

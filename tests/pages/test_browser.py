@@ -87,6 +87,17 @@ class Live:
             db.session.remove()
         return done
 
+    def stop(self) -> None:
+        """Stop serving (if it started) and close the database connections."""
+        from server.extensions import db
+
+        if self.thread.is_alive():
+            self.server.shutdown()
+        self.server.server_close()
+        with self.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
@@ -119,13 +130,7 @@ def live(tmp_path_factory):
         yield server
     finally:
         if server is not None:
-            server.server.shutdown()
-            server.server.server_close()
-            from server.extensions import db
-
-            with server.app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+            server.stop()
         drop()
 
 
