@@ -63,6 +63,10 @@ def from_environment(instance_path: str) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # /metrics: a bearer token, or a client address in these networks (server/metrics.py).
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
+        "METRICS_ALLOW": _paths("METRICS_ALLOW") if os.environ.get("METRICS_ALLOW") is not None
+        else ("127.0.0.1/32", "::1/128"),
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
         "SQLITE_CACHE_MB": _int("SQLITE_CACHE_MB", 64),
         "SQLITE_MMAP_MB": _int("SQLITE_MMAP_MB", 1024),
