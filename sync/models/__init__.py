@@ -19,6 +19,7 @@ from sync.models.registry import (
     VerifiedVersion,
 )
 from sync.models.review import ReviewDecision
+from sync.models.scheduler import SchedulerLease
 from sync.models.visit import Photo, SyncBatch, Visit, VisitPhoto
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "VerifiedRecord", "VerifiedVersion", "ReviewDecision", "Photo", "SyncBatch", "Visit",
     "VisitPhoto", "ProgressCount", "EnumeratorLoad", "MonitoringCount", "MonitoringDirty",
     "MonitoringFamily", "OpenRosaKey", "OpenRosaXForm", "OpenRosaSubmission", "OpenRosaFile",
+    "SchedulerLease",
 ]
