@@ -200,6 +200,31 @@ def test_login_pull_and_offline_reload(context, live):
     print(json.dumps(context.console[:20]))
 
 
+def test_a_list_redraw_begun_earlier_never_draws_over_the_family_opened_after_it(context, live):
+    """A sync ending on the list redraws it from IndexedDB; the family opened meanwhile stays.
+
+    Going offline makes the app sync at once (the connection changed); its redraw of the list
+    reads more than the family page does, so it used to finish last and replace the family.
+    """
+    username, password, ids = enumerator(live, least=2)
+    page = new_page(context)
+    log_in(page, live, username, password)
+    for i in range(6):
+        hid = ids[i % 2]
+        page.evaluate("""async (hid) => {
+          location.hash = '#/';
+          await new Promise((r) => setTimeout(r, 0));
+          window.lapangan.sync('test');
+          location.hash = '#/keluarga/' + encodeURIComponent(hid);
+        }""", hid)
+        page.wait_for_selector("#start")
+        page.wait_for_function("() => !window.lapangan.syncing")
+        page.wait_for_timeout(300)  # whatever was still drawing has drawn by now
+        assert page.locator("#start").count() == 1, (i, page.inner_text("main"))
+        assert page.locator("#families").count() == 0
+    assert not [c for c in context.console if c.startswith("pageerror")], context.console
+
+
 # --------------------------------------------------------------------------- visits
 
 EMPTY_FIELDS = """() => {

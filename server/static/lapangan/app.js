@@ -71,7 +71,7 @@ async function route() {
     if (kind === "keluarga" && id) return await renderFamily(decodeURIComponent(id));
     if (kind === "kunjungan" && id) {
       currentView = "visit";  // a sync finishing now must not redraw the page under a visit
-      return await openVisit(app, view, decodeURIComponent(id), {go, sync});
+      return await openVisit(app, view, decodeURIComponent(id), {go, sync, current: turn()});
     }
     return await renderHome();
   } catch (exc) {
@@ -84,6 +84,7 @@ async function route() {
 
 function renderLogin() {
   currentView = "login";
+  turn();
   const expired = app.session && app.session.expired;
   clear(view);
   const message = h("p", {class: "error", role: "alert", hidden: true});
@@ -273,6 +274,14 @@ function renderSync() {
 // --------------------------------------------------------------------------- home
 
 let currentView = "";
+// Each drawing of the page takes a turn. Drawings read IndexedDB before they clear the page, so
+// one begun earlier (a sync's redraw of the list) can finish after a newer one (the family the
+// enumerator just opened): it must then draw nothing.
+let renders = 0;
+function turn() {
+  const mine = ++renders;
+  return () => mine === renders;
+}
 
 function familyName(record) {
   const members = record && record.anggota || [];
@@ -347,9 +356,11 @@ export function stateText(v) {
 
 async function renderHome() {
   currentView = "home";
+  const current = turn();
   const [list, visits, queue] = await Promise.all([families(), app.db.getAll("visits"),
                                                     outbox(app.db)]);
   app.lastSync = await app.db.get("meta", "last_sync");
+  if (!current()) return;
   const wifiOnly = await app.db.get("meta", "wifi_only");
   if (!app.storage) await checkStorage(false);
   const s = app.storage;
@@ -414,9 +425,11 @@ async function renderHome() {
 
 async function renderFamily(id) {
   currentView = "family";
+  const current = turn();
   const [assignments, hh, visits] = await Promise.all([
     app.db.getAll("assignments"), app.db.get("households", id),
     app.db.getAllFromIndex("visits", "household_id", id)]);
+  if (!current()) return;
   const a = assignments.find((x) => x.household_id === id);
   clear(view);
   view.append(h("p", {}, h("a", {href: "#/", class: "back"}, "← Daftar keluarga")));

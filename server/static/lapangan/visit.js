@@ -113,8 +113,9 @@ function choicesOf(definition, field) {
   return (definition.choices || {})[c] || [];
 }
 
-export async function openVisit(app, view, uuid, {go, sync}) {
+export async function openVisit(app, view, uuid, {go, sync, current = () => true}) {
   const draft = await app.db.get("visits", uuid);
+  if (!current()) return;  // a newer page was drawn while this one read
   clear(view);
   view.append(h("p", {}, h("a", {href: draft ? "#/keluarga/" + encodeURIComponent(
     draft.household_id) : "#/", class: "back"}, "← Kembali")));
@@ -125,6 +126,7 @@ export async function openVisit(app, view, uuid, {go, sync}) {
   const form = await app.db.get("forms", draft.form_key);
   const hh = await app.db.get("households", draft.household_id);
   const engine = await loadEngine();
+  if (!current()) return;
   if (!form || !form.definition) {
     view.append(h("p", {class: "error"}, "Formulir kunjungan ini tidak ada di ponsel."));
     return;
