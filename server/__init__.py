@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_security(app)
+    register_metrics(app)
     register_cli(app)
     return app
 
@@ -109,6 +110,12 @@ def register_security(app: Flask) -> None:
     from server.security import register_security_headers
 
     register_security_headers(app)
+
+
+def register_metrics(app: Flask) -> None:
+    from server.metrics import init_app
+
+    init_app(app)  # after Flask-Compress: it counts and reads responses before compression
 
 
 def register_cli(app: Flask) -> None:
