@@ -66,8 +66,11 @@ def backup(app: Flask) -> dict:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         log.info("backup skipped: PostgreSQL is backed up with pg_dump, outside Tapak")
         return {"skipped": "not sqlite"}
+    from sync.photos import LocalPhotoStorage
+
     result = backup_sqlite(url.database, app.config["BACKUP_DIR"],
-                           app.config["BACKUP_KEEP_DAYS"])
+                           app.config["BACKUP_KEEP_DAYS"],
+                           photos=LocalPhotoStorage(app.config["PHOTO_DIR"]))
     log.info("backup written", extra={"bytes": result["bytes"], "pruned": len(result["pruned"])})
     return result
 
