@@ -16,6 +16,15 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value == "":
+        return default
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    return value in ("1", "true", "yes", "on")
+
+
 def _paths(name: str) -> tuple[str, ...]:
     """A comma-separated list of field paths, blanks dropped."""
     return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
@@ -56,6 +65,11 @@ def from_environment(instance_path: str) -> dict:
         "ESCALATE_AFTER_DAYS": _int("ESCALATE_AFTER_DAYS", 7),
         "BACKUP_DIR": os.environ.get("BACKUP_DIR") or str(instance / "backups"),
         "BACKUP_KEEP_DAYS": _int("BACKUP_KEEP_DAYS", 7),
+        # The scheduler: its own reconcile job (off while dedicated ``reconcile run`` workers
+        # run), and the leader lock between machines (sync/leader.py, docs/deploy.md).
+        "SCHEDULER_RECONCILE": _bool("SCHEDULER_RECONCILE", True),
+        "SCHEDULER_LEASE_SECONDS": _int("SCHEDULER_LEASE_SECONDS", 30),
+        "SCHEDULER_RENEW_SECONDS": _int("SCHEDULER_RENEW_SECONDS", 10),
         "MAX_CONTENT_LENGTH": _int("MAX_REQUEST_BYTES", 32 * 1024 * 1024),
         "MAX_PUSH_VISITS": _int("MAX_PUSH_VISITS", 100),
         "MAX_PUSH_BYTES": _int("MAX_PUSH_BYTES", 16 * 1024 * 1024),
