@@ -1,19 +1,49 @@
-"""Liveness for load balancers and the phone's "can I sync now?" check; no login needed."""
+"""Liveness and readiness, for load balancers, systemd checks and the phone's "can I sync now?".
 
+``/health`` stays cheap (one ``SELECT 1``): it is polled often. ``/ready`` says whether this
+instance can do its work: the database answers, the photo store takes a file, and the schema
+is at the migrations' head (a release whose ``db upgrade`` has not run yet is not ready).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+
+from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 from sqlalchemy import text
 
 from server import __version__
 from server.api.blueprint import Blueprint
+from server.api.openapi import errors
 from server.extensions import db
+from server.services import ServiceError
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
+
+CHECK = validate.OneOf(["ok", "failed"])
 
 
 class HealthSchema(Schema):
     status = fields.String(validate=validate.OneOf(["ok", "degraded"]))
     database = fields.String(validate=validate.OneOf(["ok", "unreachable"]))
+    version = fields.String()
+
+
+class ReadyChecksSchema(Schema):
+    database = fields.String(validate=CHECK, metadata={"description": "A query answers."})
+    photos = fields.String(validate=CHECK, metadata={
+        "description": "PHOTO_DIR is there and a file can be written into it."})
+    migrations = fields.String(validate=CHECK, metadata={
+        "description": "The database's alembic revision is the migrations' head."})
+
+
+class ReadySchema(Schema):
+    status = fields.String(validate=validate.OneOf(["ready"]))
+    checks = fields.Nested(ReadyChecksSchema)
     version = fields.String()
 
 
@@ -30,3 +60,61 @@ class Health(MethodView):
             db.session.rollback()
             return {"status": "degraded", "database": "unreachable", "version": __version__}, 503
         return {"status": "ok", "database": "ok", "version": __version__}
+
+
+@blp.route("/ready")
+class Ready(MethodView):
+    @blp.doc(operationId="getReady")
+    @errors({503: ["not_ready"]})
+    @blp.response(200, ReadySchema)
+    def get(self):
+        """200 when this instance can serve; 503 (`not_ready`) lists in `details.failed` what
+        cannot: `database`, `photos`, `migrations` (with `details.checks` for each)."""
+        checks = readiness()
+        failed = [name for name, state in checks.items() if state != "ok"]
+        if failed:
+            raise ServiceError(503, "Not ready: " + ", ".join(failed) + ".", code="not_ready",
+                               details={"failed": failed, "checks": checks})
+        return {"status": "ready", "checks": checks, "version": __version__}
+
+
+def readiness() -> dict[str, str]:
+    """Each check's state, ``ok`` or ``failed``; a failure of one never hides another's."""
+    checks = {"database": "failed", "photos": "failed", "migrations": "failed"}
+    revisions: set[str] | None = None
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+        revisions = set(db.session.scalars(text("SELECT version_num FROM alembic_version")))
+    except Exception:  # noqa: BLE001 - unreachable, or no alembic_version table: not ready
+        pass
+    finally:
+        db.session.rollback()
+    if revisions is not None and revisions == _heads(current_app.extensions["migrate"].directory):
+        checks["migrations"] = "ok"
+    if _photo_store_writable(current_app.config["PHOTO_DIR"]):
+        checks["photos"] = "ok"
+    return checks
+
+
+@lru_cache(maxsize=4)
+def _heads(directory: str) -> set[str]:
+    """The migrations' head revisions (read once per process: they change with a release)."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory(directory).get_heads())
+
+
+def _photo_store_writable(root: str) -> bool:
+    """A file can be made and removed where uploads are written (``tmp/`` under PHOTO_DIR,
+    created as an upload would): a read-only volume or a wrong owner fails."""
+    from sync.photos import LocalPhotoStorage
+
+    try:
+        store = LocalPhotoStorage(root)
+        fd, path = tempfile.mkstemp(dir=store.temp_dir, prefix=".ready-")
+        os.close(fd)
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
