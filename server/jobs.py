@@ -1,14 +1,21 @@
 """The scheduler's jobs, run by ``flask --app server scheduler run`` in a process of its own.
 
 Never inside web workers: with several gunicorn workers each would run every job. Each job
-opens an application context, so it has the app's settings and database session.
+opens an application context, so it has the app's settings and database session. Several
+machines may each run the scheduler: :func:`run_scheduler` runs the jobs only while this process
+holds the leader lock (``sync.leader``), and each job checks the lock again before it starts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import signal
+import threading
 
+from apscheduler.events import EVENT_SCHEDULER_START
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
@@ -106,7 +113,81 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
                                                                "max_instances": 1})
     scheduler.add_job(photos_cleanup, "cron", hour=19, minute=30, args=[app],
                       id="photos_cleanup", name="remove unreferenced photos (02:30 WIB)")
-    scheduler.add_job(reconcile, "interval", seconds=10, args=[app],
-                      id="reconcile", name="reconcile queued visits")
+    if app.config["SCHEDULER_RECONCILE"]:  # off while dedicated ``reconcile run`` workers run
+        scheduler.add_job(reconcile, "interval", seconds=10, args=[app],
+                          id="reconcile", name="reconcile queued visits")
     _progress_jobs(scheduler, app)
     return scheduler
+
+
+def _led(func, lock, job_id: str):
+    """``func`` run only if this process still holds the leader lock when the job starts: a
+    process that lost it (a standby took over, PostgreSQL restarted) never starts a job."""
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        if not lock.confirm():
+            log.info("job skipped: not the leader", extra={"job": job_id})
+            return None
+        return func(*args, **kwargs)
+
+    return run
+
+
+class _Stop(Exception):
+    """SIGTERM, raised in the main thread to leave the scheduler's loop."""
+
+
+def _raise_stop(_signum, _frame):
+    raise _Stop
+
+
+def run_scheduler(app: Flask, scheduler: BlockingScheduler | None = None) -> None:
+    """Run ``scheduler``'s jobs while this process leads, until SIGINT or SIGTERM.
+
+    The scheduler starts paused; a thread polls the leader lock every SCHEDULER_RENEW_SECONDS
+    and resumes it on taking the lock, pauses it on losing it. On stopping, the jobs in flight
+    finish before the lock is released, so a standby never runs one beside them.
+    """
+    from server.extensions import db
+    from sync.leader import follow, leader_lock
+
+    scheduler = scheduler or build_scheduler(app)
+    with app.app_context():
+        engine = db.engine
+    lock = leader_lock(engine, lease_seconds=app.config["SCHEDULER_LEASE_SECONDS"],
+                       renew_seconds=app.config["SCHEDULER_RENEW_SECONDS"])
+    for job in scheduler.get_jobs():
+        job.modify(func=_led(job.func, lock, job.id))
+
+    def pause() -> None:
+        if scheduler.state != STATE_STOPPED:
+            scheduler.pause()
+
+    def resume() -> None:
+        if scheduler.state != STATE_STOPPED:
+            scheduler.resume()
+
+    stop = threading.Event()
+    started = threading.Event()
+    poller = threading.Thread(target=lambda: started.wait() and follow(lock, resume, pause, stop),
+                              name="leader-lock", daemon=True)
+    scheduler.add_listener(lambda _event: started.set(), EVENT_SCHEDULER_START)
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    log.info("scheduler waiting for the leader lock", extra={
+        "lock": lock.name, "kind": lock.kind, "holder": lock.holder,
+        "lease_s": lock.lease_seconds, "renew_s": lock.renew_seconds})
+    poller.start()
+    try:
+        scheduler.start(paused=True)
+    except (KeyboardInterrupt, _Stop):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        started.set()
+        stop.set()
+        poller.join()
+        if scheduler.state != STATE_STOPPED:
+            scheduler.shutdown(wait=True)  # the jobs in flight finish first
+        lock.release()
+        signal.signal(signal.SIGTERM, previous)

@@ -9,13 +9,17 @@ cli = AppGroup("scheduler", help="The job scheduler (run it in a process of its 
 
 @cli.command("run")
 def run_command():
-    """Run the scheduled jobs until stopped."""
-    from server.jobs import build_scheduler
+    """Run the scheduled jobs until stopped, while this process holds the leader lock.
 
-    scheduler = build_scheduler(current_app._get_current_object())
+    Several machines may run it: one leads, the others wait and take over (docs/deploy.md).
+    """
+    from server.jobs import build_scheduler, run_scheduler
+
+    app = current_app._get_current_object()
+    scheduler = build_scheduler(app)
     for job in scheduler.get_jobs():
         click.echo(f"job {job.id}: {job.name} ({job.trigger})")
-    scheduler.start()
+    run_scheduler(app, scheduler)
 
 
 @cli.command("jobs")
