@@ -50,7 +50,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 TARGET = 2000
 PER_ENUMERATOR = 100
-FAMILY_BATCH = 20_000
 ANALYZED = ("keluarga", "anggota", "verified_records", "users", "assignments", "visits",
             "photos", "visit_photos")
 STARTED = dt.datetime(2026, 2, 2, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
@@ -120,8 +119,26 @@ def setup_schema(url: str, workdir: Path) -> None:
 
 
 def build(url: str, households: int, visits: int, seed: int) -> dict:
-    """Families, enumerators, assignments, visits and photos, by bulk SQL; return counts."""
-    from sqlalchemy import create_engine, select
+    """Families (``bench.dataset.build_families``: the importer's rows, by bulk SQL), then
+    ``queue_visits``; return counts and seconds."""
+    from sqlalchemy import create_engine
+
+    from bench.dataset import build_families
+    from sync.db import configure_engine
+
+    engine = create_engine(url)
+    configure_engine(engine)
+    families = build_families(engine, households, seed)
+    engine.dispose()
+    out = queue_visits(url, visits, seed)
+    return {"families_seconds": families["families_s"], "members": families["members"], **out}
+
+
+def queue_visits(url: str, visits: int, seed: int, prefix: str = "renum-") -> dict:
+    """``visits`` queued visits of as many families that have no assignment yet (a random
+    sample), by new enumerators ``<prefix>NNNNN`` of 100 visits each, with their photos and
+    a ``visited`` assignment in the round "Bench"; see the module's docstring."""
+    from sqlalchemy import bindparam, create_engine, select, text
     from sqlalchemy.orm import Session
     from werkzeug.security import generate_password_hash
 
@@ -129,87 +146,48 @@ def build(url: str, households: int, visits: int, seed: int) -> dict:
     import server.models  # noqa: F401  (every table on the metadata)
     from sync.db import configure_engine, utcnow
     from sync.forms import compiled_form, latest_open_version
-    from sync.generator import iter_families
-    from sync.importer import _MEMBER_VALUES, _Bulk, _family_values
+    from sync.importer import _Bulk
     from sync.ingest import content_hash as visit_hash
     from sync.models.assignment import Round
-    from sync.registry import REGISTRY_SOURCE, canonical_json, content_hash, normalize_family
 
     rng = random.Random(seed)
     engine = create_engine(url)
     configure_engine(engine)
-    t0 = time.perf_counter()
-    chosen = set(rng.sample(range(households), visits))
-    records: list[dict] = []
     with Session(engine) as session:
+        free = [r[0] for r in session.execute(text(
+            "SELECT k.id FROM keluarga k WHERE k.removed_at IS NULL AND NOT EXISTS (SELECT 1 "
+            "FROM assignments a WHERE a.household_id = k.id) ORDER BY k.id"))]
+        chosen = rng.sample(free, visits)
+        del free
+        records: list[dict] = []
+        query = text("SELECT doc FROM verified_records WHERE household_id IN :ids").bindparams(
+            bindparam("ids", expanding=True))
+        for i in range(0, len(chosen), 5000):
+            records += [json.loads(doc) if isinstance(doc, str) else doc
+                        for (doc,) in session.execute(query, {"ids": chosen[i:i + 5000]})]
         bulk = _Bulk(session)
         now = utcnow()
         now_db = bulk.ts(now)
-        bulk.insert("imports", ["label", "source_path", "format", "status", "started_at",
-                                "partial", "n_read", "n_inserted", "n_updated", "n_unchanged",
-                                "n_rejected", "n_removed", "n_members", "n_flagged"],
-                    [("bench", "bench", "jsonl", "done", now_db, False, households, households,
-                      0, 0, 0, 0, 0, 0)])
-        imp_id = session.execute(select(server.models.Base.metadata.tables["imports"].c.id)
-                                 ).scalar()
-        session.commit()
-        tables: dict[str, list] = {"keluarga": [], "anggota": [], "verified_records": [],
-                                   "verified_versions": []}
-
-        def flush():
-            bulk = _Bulk(session)
-            bulk.insert("keluarga", _KELUARGA_COLUMNS, tables["keluarga"])
-            bulk.insert("anggota", _ANGGOTA_COLUMNS, tables["anggota"])
-            bulk.insert("verified_records", _VERIFIED_COLUMNS, tables["verified_records"])
-            bulk.insert("verified_versions", _VERIFIED_VERSION_COLUMNS,
-                        tables["verified_versions"])
-            session.commit()
-            for rows in tables.values():
-                rows.clear()
-
-        members = 0
-        for i, raw in enumerate(iter_families(households, seed=seed)):
-            rec = normalize_family(raw)
-            snapshot = canonical_json(rec)
-            fid = rec["id_keluarga"]
-            tables["keluarga"].append((*_family_values(rec), None, content_hash(snapshot), 1,
-                                       imp_id, imp_id, imp_id, now_db, None, None))
-            for number, m in enumerate(rec["anggota"], start=1):
-                tables["anggota"].append((fid, number, *_MEMBER_VALUES(m), None))
-            members += len(rec["anggota"])
-            tables["verified_records"].append((fid, 1, snapshot, 1, False, now_db))
-            tables["verified_versions"].append((fid, 1, REGISTRY_SOURCE, imp_id, 1, now_db))
-            if i in chosen:
-                records.append(rec)
-            if len(tables["keluarga"]) >= FAMILY_BATCH:
-                flush()
-                if (i + 1) % 200_000 == 0:
-                    log(f"  {i + 1:,} families in {time.perf_counter() - t0:.0f} s")
-        flush()
-        session.connection().exec_driver_sql(SHARED_NIKS)  # as the importer keeps it
-        session.commit()
-        t_families = time.perf_counter() - t0
-        log(f"  {households:,} families, {members:,} members in {t_families:.0f} s")
-
         # Enumerators: each gets 100 visited families of one kelurahan, 45 minutes apart.
         records.sort(key=lambda r: (r["kode_kelurahan"], r["id_keluarga"]))
         n_enum = -(-visits // PER_ENUMERATOR)
         password_hash = generate_password_hash("bench-password", method="pbkdf2:sha256:1000")
         bulk = _Bulk(session)
         bulk.insert("users", ["username", "role", "password_hash", "active", "created_at"],
-                    [(f"renum-{e:05d}", "enumerator", password_hash, True, now_db)
+                    [(f"{prefix}{e:05d}", "enumerator", password_hash, True, now_db)
                      for e in range(n_enum)])
         users = server.models.User
-        user_ids = list(session.scalars(select(users.id).where(users.username.like("renum-%"))
+        user_ids = list(session.scalars(select(users.id).where(users.username.like(f"{prefix}%"))
                                         .order_by(users.username)))
         round_id = session.scalar(select(Round.id).where(Round.name == "Bench"))
         bulk.insert("sync_batches", ["batch_id", "user_id", "device_id", "received_at", "body",
                                      "visits", "stored"],
-                    [(f"bench-{u}", u, f"dev-{u}", now_db, b"{}", PER_ENUMERATOR,
+                    [(f"{prefix}{u}", u, f"dev-{u}", now_db, b"{}", PER_ENUMERATOR,
                       PER_ENUMERATOR) for u in user_ids])
         session.commit()
         sb = server.models.Base.metadata.tables["sync_batches"]
-        batch_of = dict(session.execute(select(sb.c.user_id, sb.c.id)).all())
+        batch_of = dict(session.execute(select(sb.c.user_id, sb.c.id).where(
+            sb.c.user_id.in_(user_ids))).all())
         form = compiled_form(latest_open_version(session, "verifikasi_keluarga"))
 
         visit_cols = ["uuid", "content_hash", "household_id", "form_id", "form_version",
@@ -302,21 +280,8 @@ def build(url: str, households: int, visits: int, seed: int) -> dict:
             session.connection().exec_driver_sql(f"ANALYZE {table}")
         session.commit()
     engine.dispose()
-    return {"families_seconds": round(t_families, 1), "visits_seconds": round(t_visits, 1),
-            "members": members, "enumerators": n_enum, "kinds": dict(kinds)}
-
-
-def _columns():
-    from sync.importer import (
-        ANGGOTA_COLUMNS,
-        KELUARGA_COLUMNS,
-        VERIFIED_COLUMNS,
-        VERIFIED_VERSION_COLUMNS,
-    )
-    return KELUARGA_COLUMNS, ANGGOTA_COLUMNS, VERIFIED_COLUMNS, VERIFIED_VERSION_COLUMNS
-
-
-_KELUARGA_COLUMNS, _ANGGOTA_COLUMNS, _VERIFIED_COLUMNS, _VERIFIED_VERSION_COLUMNS = _columns()
+    return {"visits_seconds": round(t_visits, 1), "enumerators": n_enum,
+            "kinds": dict(kinds)}
 
 
 # --------------------------------------------------------------------------- run
