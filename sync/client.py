@@ -86,6 +86,12 @@ REPLACEABLE = ("pending", "rejected")
 PHOTO_STATES = ("pending", "uploaded", "failed")
 
 DEFAULT_MAX_PHOTO_BYTES = 20 * 1024 * 1024  # the server's default MAX_PHOTO_BYTES
+# Acknowledged visits (and their photos) are kept this long: a server restored from a backup
+# of up to this age starts a new feed epoch, and the client sends them again (duplicates are
+# harmless). Older ones are pruned after a sync.
+DEFAULT_KEEP_DAYS = 7
+# States the server acknowledged: it stored the visit (maybe still waiting for photos).
+ACKNOWLEDGED = ("accepted", "duplicate", "waiting_photos")
 
 
 # --------------------------------------------------------------------------- errors
@@ -218,6 +224,7 @@ class SyncReport:
     waiting_photos: list[dict] = dataclasses.field(default_factory=list)  # uuid, missing
     blocked: list[dict] = dataclasses.field(default_factory=list)  # uuid, failed photos
     uploaded: set[str] = dataclasses.field(default_factory=set, repr=False)  # hashes, this sync
+    pruned: int = 0  # acknowledged visits older than keep_days forgotten after this sync
 
     def as_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -232,6 +239,7 @@ class PullReport:
     changes: int = 0
     restarted: bool = False  # the cursor was refused with 410 and the feed pulled again
     forms_fetched: int = 0
+    resend: int = 0  # acknowledged visits queued again after the 410 (a restored server)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -276,7 +284,13 @@ class Outbox:
                 "uuid": str, "household_id": str, "form_id": str, "json": str,
                 "content_hash": str, "state": str, "errors": str, "missing_photos": str,
                 "attempts": int, "last_batch_id": str, "created_at": str, "updated_at": str,
+                "acknowledged_at": str,
             }, pk="uuid", not_null={"json", "state"}, if_not_exists=True)
+            if "acknowledged_at" not in self.db["visits"].columns_dict:
+                # An outbox from before resends: its done visits count from their last answer.
+                self.db.execute("ALTER TABLE visits ADD COLUMN acknowledged_at TEXT")
+                self.db.execute("UPDATE visits SET acknowledged_at = updated_at WHERE state IN "
+                                "('accepted', 'duplicate', 'waiting_photos')")
             self.db["photos"].create({
                 "sha256": str, "path": str, "size": int, "mime": str, "state": str,
                 "error_code": str, "error": str, "updated_at": str,
@@ -406,11 +420,14 @@ class Outbox:
                 status = r.get("status")
                 if status not in VISIT_STATES or status in TO_SEND:
                     continue
+                # The kept-for-resending period counts from the last acknowledgement.
                 self.db.execute(
                     "UPDATE visits SET state = ?, errors = ?, missing_photos = ?, "
-                    "updated_at = ? WHERE uuid = ?",
+                    "updated_at = ?, acknowledged_at = CASE WHEN ? THEN ? "
+                    "ELSE acknowledged_at END WHERE uuid = ?",
                     [status, json.dumps(r.get("errors") or [], ensure_ascii=False),
-                     json.dumps(r.get("missing_photos") or []), now, r.get("uuid")])
+                     json.dumps(r.get("missing_photos") or []), now, status in ACKNOWLEDGED,
+                     now, r.get("uuid")])
 
     def photos_to_upload(self) -> list[dict]:
         """Photos not known to be on the server that an unfinished visit needs."""
@@ -487,6 +504,52 @@ class Outbox:
                 self.db.execute(f"DELETE FROM {table}")
             self._set("cursor", None)
 
+    def requeue_acknowledged(self, since: str) -> int:
+        """Mark the visits acknowledged at or after ``since`` (ISO UTC) to be sent again, and
+        their photos to be asked about again: a server restored from a backup may lack them.
+
+        They become ``sent`` (the server may have them, so they can no longer be replaced);
+        the next push answers ``duplicate`` for what the server kept and stores the rest.
+        """
+        marks = ",".join("?" * len(ACKNOWLEDGED))
+        with self.db.atomic():
+            uuids = [r[0] for r in self.db.execute(
+                f"SELECT uuid FROM visits WHERE state IN ({marks}) AND acknowledged_at >= ?",
+                [*ACKNOWLEDGED, since])]
+            self.db.conn.executemany(
+                "UPDATE visits SET state = 'sent', missing_photos = '[]', updated_at = ? "
+                "WHERE uuid = ?", [(_now(), u) for u in uuids])
+            self.db.execute(
+                "UPDATE photos SET state = 'pending', updated_at = ? WHERE state = 'uploaded' "
+                "AND sha256 IN (SELECT vp.sha256 FROM visit_photos vp JOIN visits v "
+                "ON v.uuid = vp.uuid WHERE v.state = 'sent')", [_now()])
+        return len(uuids)
+
+    def prune(self, before: str) -> int:
+        """Forget the done visits acknowledged before ``before`` (ISO UTC), and the photos no
+        visit left uses; a photo's file goes only if the outbox made it (given as bytes)."""
+        marks = ",".join("?" * len(DONE))
+        with self.db.atomic():
+            uuids = [r[0] for r in self.db.execute(
+                f"SELECT uuid FROM visits WHERE state IN ({marks}) AND acknowledged_at < ?",
+                [*DONE, before])]
+            if not uuids:
+                return 0
+            self.db.conn.executemany("DELETE FROM visit_photos WHERE uuid = ?",
+                                     [(u,) for u in uuids])
+            self.db.conn.executemany("DELETE FROM visits WHERE uuid = ?", [(u,) for u in uuids])
+            unused = list(self.db.execute(
+                "SELECT sha256, path FROM photos WHERE sha256 NOT IN "
+                "(SELECT sha256 FROM visit_photos)"))
+            self.db.conn.executemany("DELETE FROM photos WHERE sha256 = ?",
+                                     [(sha,) for sha, _path in unused])
+        own = self.photo_dir.resolve()
+        for _sha, path in unused:
+            if path and Path(path).resolve().parent == own:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        return len(uuids)
+
     def forms_without_definition(self) -> list[dict]:
         return list(self.db.query("SELECT id, form_id, version, hash FROM forms "
                                   "WHERE definition IS NULL ORDER BY id"))
@@ -538,7 +601,7 @@ class SyncClient:
                  rng: Callable[[], float] = random.random,
                  on_step: Callable[[str, dict], None] | None = None,
                  max_photo_bytes: int = DEFAULT_MAX_PHOTO_BYTES, pull_limit: int = 500,
-                 max_pages: int = 10_000):
+                 max_pages: int = 10_000, keep_days: float = DEFAULT_KEEP_DAYS):
         if not 1 <= batch_size <= 100:
             raise ValueError("batch_size must be 1-100 (the server's MAX_PUSH_VISITS default)")
         self.server = server.rstrip("/")
@@ -550,6 +613,7 @@ class SyncClient:
         self.sleep, self.rng, self.on_step = sleep, rng, on_step
         self.max_photo_bytes, self.pull_limit, self.max_pages = (max_photo_bytes, pull_limit,
                                                                  max_pages)
+        self.keep_days = keep_days
         owner = self.outbox.get("username")
         if username and owner and owner != username:
             self.outbox.close()
@@ -735,7 +799,13 @@ class SyncClient:
         self.push(report)
         self.upload_missing(report)
         report.blocked = [{"uuid": u, "photos": s} for u, s in self.outbox.blocked().items()]
+        report.pruned = self.outbox.prune(self._keep_since())
         return report
+
+    def _keep_since(self) -> str:
+        """The oldest acknowledgement still kept for resending (ISO UTC, as stored)."""
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.keep_days)
+        return since.isoformat(timespec="milliseconds")
 
     def upload_photos(self, report: SyncReport | None = None) -> SyncReport:
         """HEAD each photo an unfinished visit needs; PUT the ones the server lacks."""
@@ -867,7 +937,9 @@ class SyncClient:
         Each page is stored together with its cursor (one transaction), so a crash repeats at
         most one page, and the same cursor gives the same page. A 410 means the feed was reset
         or compacted past our cursor: the cursor and the local store are dropped and the feed
-        is pulled again from the start (once per call).
+        is pulled again from the start (once per call). A reset follows a restore from a
+        backup, which may have lost what we sent since: the visits acknowledged in the last
+        ``keep_days`` are marked to be sent again by the next ``sync`` (``resend``).
         """
         report = PullReport()
         while report.pages < self.max_pages:
@@ -880,6 +952,7 @@ class SyncClient:
                 if report.restarted:
                     raise HTTPError.from_response(response)
                 self.outbox.reset_feed()
+                report.resend = self.outbox.requeue_acknowledged(self._keep_since())
                 report.restarted = True
                 continue
             if response.status_code != 200:
@@ -940,6 +1013,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--max-attempts", type=int, default=6)
     parser.add_argument("--max-delay", type=float, default=30.0)
+    parser.add_argument("--keep-days", type=float, default=DEFAULT_KEEP_DAYS,
+                        help="Keep acknowledged visits and their photos this long, to send "
+                             "again to a server restored from a backup.")
     sub = parser.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add", help="Put a visit (JSON file) and its photos into the outbox.")
     add.add_argument("visit", help="The visit as JSON (the push format).")
@@ -962,7 +1038,8 @@ def main(argv: list[str] | None = None) -> int:
     retry = RetryPolicy(max_attempts=args.max_attempts, max_delay=args.max_delay)
     try:
         client = SyncClient(args.server or "http://127.0.0.1", args.user, args.password,
-                            args.device, args.outbox, batch_size=args.batch_size, retry=retry)
+                            args.device, args.outbox, batch_size=args.batch_size, retry=retry,
+                            keep_days=args.keep_days)
     except ValueError as exc:
         print(json.dumps({"error": "ValueError", "message": str(exc)}), file=sys.stderr)
         return 2
