@@ -1,8 +1,8 @@
 """Benchmark: the supervisor's review queue and progress dashboard at province scale (issue 8).
 
-Setup (bulk SQL, as bench/pull_feed.py does; the progress triggers run during it): 1,000,000
-families over the ten priority kecamatan, 300,000 of them assigned in one round with mixed
-statuses and review states, and 200,000 open conflicts of mixed kinds. Measures in-process
+Setup (``bench.dataset``: the importer's rows, COPY on PostgreSQL; the progress triggers run
+during it): 1,000,000 families over the ten priority kecamatan, 300,000 of them assigned in one
+round (300 to an enumerator), and 200,000 open conflicts of mixed kinds. Measures in-process
 through Flask's test client (only server time counts), as a supervisor holding all of Jakarta:
 - the queue page ``GET /api/v1/conflicts?kelurahan=<code>&limit=50`` (random kelurahan);
 - the dashboard ``GET /api/v1/progress?level=kecamatan`` and ``level=kelurahan&parent=``;
@@ -11,8 +11,9 @@ through Flask's test client (only server time counts), as a supervisor holding a
   ``/review/penugasan?kelurahan=`` and the monitoring view ``/review/pemantauan`` (with
   ``GET /api/v1/monitoring``), each with its size in HTML plus its stylesheets (<= 100 KB).
   The assigned families also get a visit each (verified, under review or returned, received
-  over the round's 52 weeks), so that the monitoring counters hold a full year of weekly rows
-  for every kelurahan; the time to count them all (``sync.monitoring.drain``) is printed.
+  over the round's 52 weeks; their assignments' statuses and review states follow), so that
+  the monitoring counters hold a full year of weekly rows for every kelurahan; the time to
+  count them all (``sync.monitoring.drain``) is printed.
 
     .venv/bin/python -m bench.review_queue [--households 1000000] [--conflicts 200000]
         [--assigned 300000] [--database-url URL] [--sample 200]
@@ -21,8 +22,6 @@ through Flask's test client (only server time counts), as a supervisor holding a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import random
 import statistics
 import sys
@@ -30,129 +29,31 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import text
-
 from bench.pull_feed import OUT, percentile
 
-KINDS = ("photo_reused", "location_far", "location_outside_area", "visit_too_short",
-         "inclusion_error", "exclusion_error", "field_mismatch", "duplicate_identity")
-STATUSES = ("pending", "visited", "returned", "done")
-REVIEW = (None, "verified", "needs_review", "rejected")
+SUPERVISOR = "bspv-all"  # bench.dataset's supervisor of all of Jakarta
 
 
-def build(app, households: int, assigned: int, conflicts: int, seed: int = 8) -> dict:
+def build(url: str, households: int, assigned: int, conflicts: int, app=None) -> dict:
+    """Families, enumerators with 300 families each, open conflicts and a visit per assigned
+    family, with ``bench.dataset`` (COPY on PostgreSQL); the monitoring counters drained once."""
+    from bench import dataset
+
+    out = dataset.build_instance(url, households, enumerators=max(1, assigned // 300),
+                                 per_enumerator=300, supervisors=0, conflicts=conflicts,
+                                 visits=True, app=app)
+    return {**out, "kelurahan": kelurahan_of(app)}
+
+
+def kelurahan_of(app) -> list[str]:
+    """The kelurahan of the priority kecamatan (where the generator puts its families)."""
     from server.extensions import db
     from sync.areas import PRIORITY_KECAMATAN
     from sync.models import Area
 
-    rng = random.Random(seed)
-    timings = {}
     with app.app_context():
-        engine = db.engine
-        kelurahan = [a.code for a in db.session.query(Area).filter(Area.level == "kelurahan")
-                     if a.parent_code in PRIORITY_KECAMATAN]
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None) if engine.dialect.name == "sqlite" \
-            else dt.datetime.now(dt.UTC)
-        t0 = time.perf_counter()
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO imports (label, source_path, format, status, "
-                              "started_at, partial, n_read, n_inserted, n_updated, n_unchanged, "
-                              "n_rejected, n_removed, n_members, n_flagged) VALUES ('bench', "
-                              "'bench', 'jsonl', 'done', :now, false, 0, 0, 0, 0, 0, 0, 0, 0)"),
-                         {"now": now})
-            conn.execute(text("INSERT INTO rounds (name, starts_on, ends_on, created_at) VALUES "
-                              "('bench', '2026-01-01', '2026-12-31', :now)"), {"now": now})
-            conn.execute(text("INSERT INTO users (username, role, password_hash, active, "
-                              "created_at) VALUES ('enum', 'enumerator', 'x', true, :now), "
-                              "('spv', 'supervisor', 'x', true, :now)"), {"now": now})
-            conn.execute(text("INSERT INTO user_areas (user_id, area_code) "
-                              "SELECT id, '31' FROM users"))
-        kel_of = [kelurahan[i % len(kelurahan)] for i in range(households)]
-        for start in range(0, households, 20_000):
-            with engine.begin() as conn:
-                conn.execute(text(
-                    "INSERT INTO keluarga (id, kode_kelurahan, rt, rw, desil, content_hash, "
-                    "registry_version, first_import_id, last_import_id, last_seen_import_id, "
-                    "created_at) VALUES (:id, :kel, '001', '001', 3, 'x', 1, 1, 1, 1, :now)"),
-                    [{"id": f"KLG-{i:09d}", "kel": kel_of[i], "now": now}
-                     for i in range(start, min(households, start + 20_000))])
-        timings["families_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        order = rng.sample(range(households), assigned)
-        for start in range(0, assigned, 20_000):
-            with engine.begin() as conn:
-                conn.execute(text(
-                    "INSERT INTO assignments (round_id, household_id, enumerator_id, status, "
-                    "review_state, assigned_at, updated_at) VALUES (1, :h, 1, :s, :r, :now, :now)"),
-                    [{"h": f"KLG-{i:09d}", "s": rng.choice(STATUSES), "r": rng.choice(REVIEW),
-                      "now": now} for i in order[start:start + 20_000]])
-        timings["assignments_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for start in range(0, conflicts, 20_000):
-            rows = []
-            for n in range(start, min(conflicts, start + 20_000)):
-                i = rng.randrange(households)
-                kel = kel_of[i]
-                created = now - dt.timedelta(minutes=rng.randrange(60 * 24 * 30))
-                rows.append({"h": f"KLG-{i:09d}", "kec": kel.rsplit(".", 1)[0], "kel": kel,
-                             "key": f"b{n}", "kind": rng.choice(KINDS),
-                             "sev": rng.choice(("hard", "soft", "info")), "rv": '"3"',
-                             "vv": '"4"', "c": created})
-            with engine.begin() as conn:
-                conn.execute(text(
-                    "INSERT INTO conflicts (household_id, round_id, kecamatan, kelurahan, key, "
-                    "kind, severity, field, registry_value, visit_value, message, status, "
-                    "created_at, updated_at) VALUES (:h, 1, :kec, :kel, :key, :kind, :sev, "
-                    "'rumah.lantai', :rv, :vv, '', 'open', :c, :c)"), rows)
-        timings["conflicts_s"] = time.perf_counter() - t0
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
-    return {"kelurahan": kelurahan, **timings}
-
-
-def build_visits(app, households: int, assigned: int, seed: int = 9) -> dict:
-    """One visit per assigned family, received over the round's 52 weeks, then every marked
-    family counted for monitoring (the drain a live instance spreads over its writers)."""
-    from server.extensions import db
-    from sync import monitoring
-    from sync.db import write_transaction
-
-    rng = random.Random(seed)
-    out = {}
-    with app.app_context():
-        engine = db.engine
-        sqlite_db = engine.dialect.name == "sqlite"
-        start = dt.datetime(2026, 1, 5, 3, tzinfo=dt.UTC)
-        t0 = time.perf_counter()
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO sync_batches (batch_id, user_id, device_id, "
-                              "received_at, body, visits, stored) VALUES ('bench', 1, 'bench', "
-                              ":now, :body, 0, 0)"), {"now": start.replace(tzinfo=None)
-                                                       if sqlite_db else start, "body": b""})
-        order = random.Random(8).sample(range(households), assigned)  # build()'s families
-        for first in range(0, assigned, 20_000):
-            rows = []
-            for n, i in enumerate(order[first:first + 20_000], start=first):
-                at = start + dt.timedelta(minutes=rng.randrange(60 * 24 * 7 * 52))
-                status = rng.choice(("verified", "verified", "needs_review", "returned"))
-                at = at.replace(tzinfo=None) if sqlite_db else at
-                rows.append({"u": f"bench-{n:09d}", "h": f"KLG-{i:09d}", "s": status,
-                             "t": at})
-            with engine.begin() as conn:
-                conn.execute(text(
-                    "INSERT INTO visits (uuid, content_hash, household_id, form_id, "
-                    "form_version, enumerator_id, device_id, batch_id, round_id, started_at, "
-                    "received_at, answers, raw, status, attempts, processed_at, reviewed_at) "
-                    "VALUES (:u, 'x', :h, 'verifikasi_keluarga', 1, 1, 'bench', 1, 1, :t, :t, "
-                    "'{}', '{}', :s, 1, :t, :t)"), rows)
-        out["visits_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with write_transaction(db.session):
-            out["counted"] = monitoring.drain(db.session)
-        out["drain_s"] = time.perf_counter() - t0
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
-    return out
+        return [a.code for a in db.session.query(Area).filter(Area.level == "kelurahan")
+                if a.parent_code in PRIORITY_KECAMATAN]
 
 
 def _time(client, url, headers, n) -> list[float]:
@@ -188,13 +89,13 @@ def _page_weight(client, html: str) -> int:
     return len(html.encode()) + sum(len(client.get(href).data) for href in css)
 
 
-def measure_pages(app, kelurahan: list[str], sample: int) -> dict:
+def measure_pages(app, kelurahan: list[str], sample: int, username: str = SUPERVISOR) -> dict:
     """Server time of the supervisor's pages and the monitoring view (issue 18)."""
     from server.extensions import db
     from sync.models.conflict import Conflict
 
     rng = random.Random(18)
-    client = _page_client(app, "spv")
+    client = _page_client(app, username)
     with app.app_context():
         top = db.session.query(db.func.max(Conflict.id)).scalar()
     urls = {
@@ -210,7 +111,7 @@ def measure_pages(app, kelurahan: list[str], sample: int) -> dict:
     with app.app_context():
         from server.models import ApiToken, User
 
-        user = db.session.query(User).filter_by(username="spv").one()
+        user = db.session.query(User).filter_by(username=username).one()
         plain, _token = ApiToken.issue(db.session, user, "bench-pages", 3600)
         db.session.commit()
     for name, make in urls.items():
@@ -226,7 +127,7 @@ def measure_pages(app, kelurahan: list[str], sample: int) -> dict:
     return {"times": out, "weight": weight}
 
 
-def measure(app, kelurahan: list[str], sample: int) -> dict:
+def measure(app, kelurahan: list[str], sample: int, username: str = SUPERVISOR) -> dict:
     from server.extensions import db
     from server.models import ApiToken, User
     from sync.areas import PRIORITY_KECAMATAN
@@ -234,13 +135,13 @@ def measure(app, kelurahan: list[str], sample: int) -> dict:
     client = app.test_client()
     rng = random.Random(12)
     with app.app_context():
-        user = db.session.query(User).filter_by(username="spv").one()
+        user = db.session.query(User).filter_by(username=username).one()
         plain, _token = ApiToken.issue(db.session, user, "bench", 3600)
         db.session.commit()
     headers = {"Authorization": f"Bearer {plain}"}
     first = client.get(f"/api/v1/conflicts?kelurahan={kelurahan[0]}&limit=50",
                        headers=headers).get_json()
-    assert len(first["items"]) == 50, first
+    assert len(first["items"]) == min(50, first["total"]), first["total"]
     queue, kec, kel = [], [], []
     for _ in range(sample):
         queue += _time(client, f"/api/v1/conflicts?kelurahan={rng.choice(kelurahan)}&limit=50",
@@ -264,36 +165,20 @@ def main() -> None:
     args = parser.parse_args()
     assigned = args.assigned if args.assigned is not None else int(args.households * 0.3)
 
-    import config
-    from server import create_app
+    from bench import dataset
 
     OUT.mkdir(exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="review-", dir=OUT))
     url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    settings = config.for_testing(str(workdir), url, str(workdir / "photos"))
-    settings.update(TESTING=False, LOG_LEVEL="WARNING")
-    app = create_app(settings)
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        from server.extensions import db
-        from sync.areas import load_areas
-
-        upgrade()
-        load_areas(db.session)
-        db.session.commit()
+    app = dataset.prepare(url, workdir)
     backend = url.split(":")[0]
     print(f"building {args.households:,} families, {assigned:,} assigned, "
           f"{args.conflicts:,} open conflicts on {backend} ...", file=sys.stderr)
-    setup = build(app, args.households, assigned, args.conflicts)
-    print(f"  setup (triggers on): families {setup['families_s']:.1f} s, assignments "
-          f"{setup['assignments_s']:.1f} s, conflicts {setup['conflicts_s']:.1f} s",
-          file=sys.stderr)
-    visits = build_visits(app, args.households, assigned)
-    print(f"  visits {visits['visits_s']:.1f} s; monitoring drain: {visits['counted']:,} "
-          f"families counted in {visits['drain_s']:.1f} s "
-          f"({visits['counted'] / max(visits['drain_s'], 1e-9):,.0f} a second)", file=sys.stderr)
+    setup = build(url, args.households, assigned, args.conflicts, app=app)
+    print(f"  setup: families {setup['families_s']:.1f} s, assignments "
+          f"{setup['assignments_s']:.1f} s, conflicts {setup['conflicts_s']:.1f} s, visits "
+          f"{setup['visits_s']:.1f} s; monitoring drain: {setup['counted']:,} families counted "
+          f"in {setup['drain_s']:.1f} s", file=sys.stderr)
     result = measure(app, setup["kelurahan"], args.sample)
     with app.app_context():
         from server.extensions import db
