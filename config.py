@@ -58,6 +58,9 @@ def from_environment(instance_path: str) -> dict:
     return {
         "DATABASE_URL": normalise_database_url(database_url),
         "SECRET_KEY": _secret_key(instance),
+        # Earlier keys, still accepted for review-page sessions while a new SECRET_KEY rolls
+        # out (Flask 3.1); docs/deploy.md, "Rotating SECRET_KEY", says what else they do not cover.
+        "SECRET_KEY_FALLBACKS": list(_paths("SECRET_KEY_FALLBACKS")),
         "PHOTO_DIR": os.environ.get("PHOTO_DIR") or str(instance / "photos"),
         "MAX_PHOTO_BYTES": _int("MAX_PHOTO_BYTES", 20 * 1024 * 1024),
         "PHOTO_GRACE_DAYS": _int("PHOTO_GRACE_DAYS", 7),
