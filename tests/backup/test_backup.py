@@ -61,3 +61,40 @@ def test_restore_refuses_a_photo_whose_bytes_changed_in_the_backup(loaded, runne
     assert "8 restored" in result.output
     assert not (target / "photos" / "originals" / loaded.shas[0][:2] / loaded.shas[0][2:4]
                 / loaded.shas[0]).exists()
+
+
+def test_a_pg_dump_restores_into_a_new_database_and_passes_check(loaded, runner, app, db,
+                                                                  tmp_path):
+    """PostgreSQL only (the SQLite restore is the drill's): pg_dump -Fc, pg_restore into a
+    new database with the photos, a new epoch, and ``check`` passes there."""
+    import pytest
+
+    import config
+    from server import create_app
+    from server.extensions import db as _db
+    from sync import backup
+    from tests.conftest import scratch_test_database
+
+    if db.get_bind().dialect.name != "postgresql" or backup.pg_dump_path() is None:
+        pytest.skip("PostgreSQL with pg_dump and pg_restore")
+    folder = tmp_path / "backups"
+    assert run(runner, app, folder).exit_code == 0
+    dump = next(folder.glob("tapak-*.dump"))
+    url, drop = scratch_test_database("tapak_restore")
+    try:
+        photos = tmp_path / "restored-photos"
+        result = runner.invoke(args=["backup", "restore", str(dump), "--into", url,
+                                     "--photo-dir", str(photos), "--yes"])
+        assert result.exit_code == 0, result.output
+        assert "9 restored" in result.output
+        other = create_app(config.for_testing(str(tmp_path / "instance"), url, str(photos)))
+        check = other.test_cli_runner().invoke(args=["check"])
+        with other.app_context():
+            epoch = _db.session.execute(text("SELECT epoch FROM feed_state")).scalar()
+            visits = _db.session.execute(text("SELECT count(*) FROM visits")).scalar()
+            _db.session.remove()
+            _db.engine.dispose()
+        assert check.exit_code == 0, check.output
+        assert visits == 4 and epoch > 1_000_000  # a new epoch no phone's cursor names
+    finally:
+        drop()
