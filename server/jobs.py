@@ -147,7 +147,9 @@ def run_scheduler(app: Flask, scheduler: BlockingScheduler | None = None) -> Non
 
     The scheduler starts paused; a thread polls the leader lock every SCHEDULER_RENEW_SECONDS
     and resumes it on taking the lock, pauses it on losing it. On stopping, the jobs in flight
-    finish before the lock is released, so a standby never runs one beside them.
+    finish (the lock still renewed) before it is released, so a standby never runs one beside
+    them. A job in flight when the lock is lost otherwise (the database unreachable for most of
+    a lease) runs to its end: the reconcile job claims its visits, so it may meet another.
     """
     from server.extensions import db
     from sync.leader import follow, leader_lock
@@ -185,9 +187,9 @@ def run_scheduler(app: Flask, scheduler: BlockingScheduler | None = None) -> Non
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         started.set()
+        if scheduler.state != STATE_STOPPED:
+            scheduler.shutdown(wait=True)  # the jobs in flight finish, the lock still renewed
         stop.set()
         poller.join()
-        if scheduler.state != STATE_STOPPED:
-            scheduler.shutdown(wait=True)  # the jobs in flight finish first
         lock.release()
         signal.signal(signal.SIGTERM, previous)

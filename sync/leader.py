@@ -62,6 +62,20 @@ class LeaderLock:
         self.holder = f"{self.pid}-{uuid.uuid4().hex[:12]}"
         self._valid_until = 0.0  # time.monotonic() until which this process may act as leader
         self._mutex = threading.RLock()
+        self._reachable = True
+
+    def _unreachable(self, exc: Exception) -> None:
+        """Log once per outage, not at every poll."""
+        if self._reachable:
+            log.warning("leader lock unreachable", extra={
+                **self._describe(), "error": type(exc).__name__,
+                "leading_for_s": round(max(0.0, self._valid_until - time.monotonic()), 1)})
+        self._reachable = False
+
+    def _reached(self) -> None:
+        if not self._reachable:
+            log.info("leader lock reachable again", extra=self._describe())
+        self._reachable = True
 
     @property
     def leading(self) -> bool:
@@ -138,10 +152,9 @@ class LeaseLock(LeaderLock):
                     else:
                         got, previous = False, None
             except SQLAlchemyError as exc:
-                log.warning("leader lock unreachable", extra={
-                    **self._describe(), "error": type(exc).__name__,
-                    "leading_for_s": round(max(0.0, self._valid_until - time.monotonic()), 1)})
+                self._unreachable(exc)
                 return self.leading
+            self._reached()
             if got:
                 self._confirmed(started)
                 if not was:
@@ -264,7 +277,9 @@ class AdvisoryLock(LeaderLock):
                     log.warning("leadership lost", extra={**self._describe(),
                                                          "reason": "connection",
                                                          "error": type(exc).__name__})
+                self._unreachable(exc)
                 return False
+            self._reached()
             if got:
                 self._confirmed(started)
                 if not was:
