@@ -452,6 +452,15 @@ def database_exists(name: str, server: str = SERVER) -> bool:
     return found
 
 
+def _in_use(name: str, server: str = SERVER) -> bool:
+    engine = _admin(server)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :n"),
+                         {"n": name}).scalar()
+    engine.dispose()
+    return bool(n)
+
+
 def drop_database(name: str, server: str = SERVER) -> None:
     engine = _admin(server)
     with engine.connect() as conn:
@@ -480,6 +489,12 @@ def ensure_template(name: str, families: int, *, server: str = SERVER, **kwargs)
         dispose(app)
         return {"url": server_url(name, server), "built": False}
     building = f"{name}_building"
+    while _in_use(building, server):  # another process is building it: wait for it
+        if database_exists(name, server):
+            break
+        time.sleep(20)
+    if database_exists(name, server):
+        return ensure_template(name, families, server=server, **kwargs)
     drop_database(building, server)
     engine = _admin(server)
     with engine.connect() as conn:

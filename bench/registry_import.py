@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import random
 import resource
 import sqlite3
 import subprocess
@@ -194,6 +195,131 @@ def floor(extract: Path, db_path: Path) -> dict:
     flush(tables)
     conn.close()
     return {"seconds": round(timed, 2), "rows": rows, "families": families}
+
+
+def _copy_value(value) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    text = str(value)
+    if any(c in text for c in "\\\t\n\r"):
+        text = (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\r", "\\r"))
+    return text
+
+
+def prepare_copy(extract: Path, directory: Path, import_id: int) -> dict:
+    """The rows a first import writes for ``extract``, as COPY text, one file a table, with
+    the byte offset of each batch of ``BATCH`` families: the PostgreSQL floor's input,
+    prepared before anything is timed."""
+    from sync.importer import NEW_FAMILY_TABLES, add_new_family, identity_rows
+    from sync.registry import canonical_json, content_hash, normalize_family
+
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {name: open(directory / f"{name}.copy", "w", encoding="utf-8")  # noqa: SIM115
+             for name in NEW_FAMILY_TABLES}
+    offsets: dict[str, list[int]] = {name: [0] for name in NEW_FAMILY_TABLES}
+    now_db = dt.datetime.now(dt.UTC)
+    today = dt.date.today()
+    families = 0
+
+    def flush(tables):
+        for name, rows in tables.items():
+            fh = files[name]
+            fh.write("".join("\t".join(map(_copy_value, row)) + "\n" for row in rows))
+            offsets[name].append(fh.tell())
+
+    tables = {name: [] for name in NEW_FAMILY_TABLES}
+    with open(extract, "rb") as fh:
+        for raw in fh:
+            rec = normalize_family(json.loads(raw))
+            snapshot = canonical_json(rec)
+            members, _flagged, kk_json = identity_rows(rec["id_keluarga"], rec, today)
+            add_new_family(tables, rec, snapshot, content_hash(snapshot), members, kk_json,
+                           import_id, now_db)
+            families += 1
+            if families % BATCH == 0:
+                flush(tables)
+                tables = {name: [] for name in NEW_FAMILY_TABLES}
+    flush(tables)
+    for fh in files.values():
+        fh.close()
+    return {"families": families, "offsets": offsets,
+            "bytes": sum(offsets[name][-1] for name in offsets)}
+
+
+def pg_floor(url: str, directory: Path, prepared: dict) -> dict:
+    """The PostgreSQL floor: the prepared rows sent with a bare ``COPY`` per table, in the
+    importer's batches (``BATCH`` families a transaction) and into the same schema; only the
+    COPYs and commits are timed."""
+    import mmap
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from sync.importer import NEW_FAMILY_TABLES
+
+    u = make_url(url)
+    conn = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
+                           password=u.password, dbname=u.database)
+    maps = {}
+    handles = []
+    for name in NEW_FAMILY_TABLES:
+        fh = open(directory / f"{name}.copy", "rb")  # noqa: SIM115
+        handles.append(fh)
+        size = prepared["offsets"][name][-1]
+        maps[name] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    batches = len(prepared["offsets"]["keluarga"]) - 1
+    timed = 0.0
+    try:
+        for b in range(batches):
+            t0 = time.perf_counter()
+            with conn.cursor() as cur:
+                for name, cols in NEW_FAMILY_TABLES.items():
+                    lo, hi = prepared["offsets"][name][b], prepared["offsets"][name][b + 1]
+                    if hi > lo:
+                        with cur.copy(f"COPY {name} ({', '.join(cols)}) FROM STDIN") as cp:
+                            cp.write(maps[name][lo:hi])
+            conn.commit()
+            timed += time.perf_counter() - t0
+    finally:
+        conn.close()
+        for m in maps.values():
+            if isinstance(m, mmap.mmap):
+                m.close()
+        for fh in handles:
+            fh.close()
+    return {"seconds": round(timed, 2), "families": prepared["families"],
+            "bytes": prepared["bytes"]}
+
+
+def changed_extract(extract: Path, share: float = 0.1, seed: int = 5) -> tuple[Path, int]:
+    """A copy of ``extract`` where ``share`` of the families have moved house (a new address
+    and RT): what a monthly DTSEN extract brings. Cached beside the extract."""
+    path = extract.with_name("changed.jsonl")
+    done = extract.with_name(".changed_complete")
+    if done.exists() and path.exists():
+        return path, int(done.read_text() or 0)
+    rng = random.Random(seed)
+    changed = 0
+    with open(extract, "rb") as src, open(path, "w", encoding="utf-8") as dst:
+        for raw in src:
+            if rng.random() < share:
+                rec = json.loads(raw)
+                rec["alamat"] = f"{rec.get('alamat') or 'Jl.'} (pindah {rng.randint(1, 99)})"
+                rec["rt"] = f"{rng.randint(1, 20):03d}"
+                dst.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                changed += 1
+            else:
+                dst.write(raw.decode("utf-8"))
+    done.write_text(str(changed))
+    return path, changed
 
 
 def ensure_extract(households: int, seed: int) -> tuple[Path, float | None]:
