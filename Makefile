@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 WORKERS ?= 2
 
-.PHONY: run test test-browser install install-dev migrate bootstrap serve lint clean audit fuzz vendor-js
+.PHONY: run test test-browser install install-dev migrate bootstrap serve lint clean audit fuzz vendor-js soak-ci
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ SEED ?= 20261205
 EXAMPLES ?= 25
 fuzz: install-dev
 	$(BIN)/python tests/fuzz/run.py --seed $(SEED) --max-examples $(EXAMPLES)
+
+## make soak-ci: the soak's 2-minute version (bench/soak.py --ci): SQLite, 20,000 families, the
+## real processes with faults; fails only on acknowledged visits lost or stored twice, or a
+## queue not empty 60 s after the end. CI runs it once, not again on PostgreSQL.
+soak-ci: install-dev
+	$(BIN)/python -m bench.soak --ci
 
 ## make test-browser: only the review pages' browser tests (headless Chromium, /usr/bin/chromium).
 test-browser: install-dev
