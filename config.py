@@ -80,6 +80,8 @@ def from_environment(instance_path: str) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Redis down: count in each process's memory rather than answer every login with 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # /metrics: a bearer token, or a client address in these networks (server/metrics.py).
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         "METRICS_ALLOW": _paths("METRICS_ALLOW") if os.environ.get("METRICS_ALLOW") is not None

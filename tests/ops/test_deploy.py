@@ -303,3 +303,25 @@ def test_rotating_secret_key_what_breaks_and_what_the_fallback_keeps(app, client
         assert client.get(old_media).status_code == 403
     finally:
         app.config.update(SECRET_KEY=old_key, SECRET_KEY_FALLBACKS=[])
+
+
+def test_logins_still_work_while_redis_is_down(tmp_path):
+    """The limiter falls back to per-process counts instead of failing every login with 500."""
+    from flask_migrate import upgrade
+
+    from server import create_app
+    from server.extensions import db
+
+    settings = config.for_testing(str(tmp_path), f"sqlite:///{tmp_path / 'tapak.db'}",
+                                  str(tmp_path / "photos"))
+    settings["RATELIMIT_STORAGE_URI"] = f"redis://127.0.0.1:{_free_port()}/0"  # nobody there
+    settings["LOGIN_RATE_LIMIT"] = "2 per minute"
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+        client = app.test_client()
+        statuses = [client.post("/api/v1/auth/token", json={
+            "username": "nobody", "password": "wrong", "device_id": "d"}).status_code
+            for _ in range(3)]
+        db.engine.dispose()
+    assert statuses == [401, 401, 429]
