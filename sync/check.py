@@ -12,9 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
-from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from sync import feed, monitoring, progress
@@ -117,21 +116,30 @@ def _hash(storage: PhotoStorage, sha: str) -> tuple[int, str]:
 
 def photos(session: Session, storage: PhotoStorage, verify_hash: bool = True) -> Section:
     """Each photo a visit references is stored, whole (SHA-256 and size), with its row; the
-    photos of visits still waiting for them are listed apart, not as problems."""
+    photos of visits still waiting for them are listed apart, not as problems.
+
+    One row a photo, streamed in hash order: a province's millions of photos are never held
+    in memory at once.
+    """
     section = Section("photos")
-    referenced: dict[str, set[str]] = defaultdict(set)  # sha -> statuses of its visits
-    for sha, status in session.execute(
-            select(VisitPhoto.sha256, Visit.status).join(Visit,
-                                                          Visit.uuid == VisitPhoto.visit_uuid)):
-        referenced[sha].add(status)
-    rows = dict(session.execute(select(Photo.sha256, Photo.size_bytes)).all())
-    awaited, checked = [], 0
-    for sha in sorted(referenced):
+    not_waiting = func.max(case((Visit.status != "waiting_photos", 1), else_=0))
+    stmt = (select(VisitPhoto.sha256, not_waiting, Photo.size_bytes)
+            .join(Visit, Visit.uuid == VisitPhoto.visit_uuid)
+            .outerjoin(Photo, Photo.sha256 == VisitPhoto.sha256)
+            .group_by(VisitPhoto.sha256, Photo.size_bytes).order_by(VisitPhoto.sha256)
+            .execution_options(yield_per=5000))
+    referenced = checked = 0
+    awaited: list[str] = []
+    n_awaited = 0
+    for sha, other_status, recorded in session.execute(stmt):
+        referenced += 1
         stored = storage.exists(sha)
-        if not stored and sha not in rows and referenced[sha] == {"waiting_photos"}:
-            awaited.append(sha)
+        if not stored and recorded is None and not other_status:
+            n_awaited += 1
+            if len(awaited) < MAX_LINES:
+                awaited.append(sha)
             continue
-        if sha not in rows:
+        if recorded is None:
             section.problem(f"{sha}: referenced by a visit, no photos row")
         if not stored:
             section.problem(f"{sha}: referenced by a visit, not in the photo store")
@@ -141,12 +149,11 @@ def photos(session: Session, storage: PhotoStorage, verify_hash: bool = True) ->
             checked += 1
             if actual != sha:
                 section.problem(f"{sha}: stored bytes hash to {actual}")
-            elif sha in rows and size != rows[sha]:
-                section.problem(f"{sha}: {size} bytes stored, {rows[sha]} recorded")
-    section.info.append(f"{len(referenced)} referenced, {checked} hashed, "
-                        f"{len(awaited)} still awaited (visits in waiting_photos)")
-    for sha in awaited[:MAX_LINES]:
-        section.info.append(f"awaited: {sha}")
+            elif recorded is not None and size != recorded:
+                section.problem(f"{sha}: {size} bytes stored, {recorded} recorded")
+    section.info.append(f"{referenced} referenced, {checked} hashed, "
+                        f"{n_awaited} still awaited (visits in waiting_photos)")
+    section.info += [f"awaited: {sha}" for sha in awaited]
     return section
 
 
@@ -216,50 +223,42 @@ def _plain(value):
 
 
 def visit_statuses(session: Session) -> Section:
-    """Each visit's status is allowed and agrees with its other rows."""
+    """Each visit's status is allowed and agrees with its other rows (anti-joins in SQL: the
+    visits are never all read)."""
     section = Section("visit statuses")
     v = Visit.__table__.c
-    for uuid, status in session.execute(select(v.uuid, v.status).where(
-            v.status.not_in(VISIT_STATUSES))):
+    d = ReviewDecision.__table__.c
+
+    def visits(*where):
+        return session.execute(select(v.uuid, v.status).where(*where).order_by(v.uuid)
+                               .limit(MAX_LINES * 2))
+
+    for uuid, status in visits(v.status.not_in(VISIT_STATUSES)):
         section.problem(f"visit {uuid}: unknown status {status!r}")
-    for uuid, status in session.execute(select(v.uuid, v.status).where(
-            v.status.in_(PROCESSED_STATUSES), v.processed_at.is_(None))):
+    for uuid, status in visits(v.status.in_(PROCESSED_STATUSES), v.processed_at.is_(None)):
         section.problem(f"visit {uuid}: {status} but never processed (no processed_at)")
-    decisions: dict[str, set[str]] = defaultdict(set)
-    for uuid, action in session.execute(
-            select(ReviewDecision.visit_uuid, ReviewDecision.action).where(
-                ReviewDecision.action.in_(sorted(DECIDED.values())),
-                ReviewDecision.visit_uuid.is_not(None))):
-        decisions[uuid].add(action)
-    for uuid, status, reviewed_by in session.execute(
-            select(v.uuid, v.status, v.reviewed_by).where(v.status.in_(list(DECIDED)))):
-        if DECIDED[status] not in decisions.get(uuid, ()):
-            section.problem(f"visit {uuid}: {status} without a {DECIDED[status]} decision row")
-        if reviewed_by is None:
+    for status, action in DECIDED.items():
+        decided = select(d.id).where(d.visit_uuid == v.uuid, d.action == action).exists()
+        for uuid, _ in visits(v.status == status, ~decided):
+            section.problem(f"visit {uuid}: {status} without a {action} decision row")
+        for uuid, _ in visits(v.status == status, v.reviewed_by.is_(None)):
             section.problem(f"visit {uuid}: {status} without a reviewer")
-    for uuid, status in session.execute(select(v.uuid, v.status).where(
-            v.status.in_(UNDECIDED))):
-        if uuid in decisions:
-            section.problem(f"visit {uuid}: {status} yet decided "
-                            f"({', '.join(sorted(decisions[uuid]))})")
-    with_conflicts = set(session.scalars(select(Conflict.visit_uuid).where(
-        Conflict.visit_uuid.is_not(None)).distinct()))
-    for (uuid,) in session.execute(select(v.uuid).where(v.status == "needs_review")):
-        if uuid not in with_conflicts:
-            section.problem(f"visit {uuid}: needs_review without any conflict")
-    for (uuid,) in session.execute(select(v.uuid).where(v.status == "processing",
-                                                        v.claimed_by.is_(None))):
+    any_decision = select(d.id).where(d.visit_uuid == v.uuid,
+                                      d.action.in_(sorted(DECIDED.values()))).exists()
+    for uuid, status in visits(v.status.in_(UNDECIDED), any_decision):
+        actions = sorted(set(session.scalars(select(d.action).where(
+            d.visit_uuid == uuid, d.action.in_(sorted(DECIDED.values()))))))
+        section.problem(f"visit {uuid}: {status} yet decided ({', '.join(actions)})")
+    conflicted = select(Conflict.id).where(Conflict.visit_uuid == v.uuid).exists()
+    for uuid, _ in visits(v.status == "needs_review", ~conflicted):
+        section.problem(f"visit {uuid}: needs_review without any conflict")
+    for uuid, _ in visits(v.status == "processing", v.claimed_by.is_(None)):
         section.problem(f"visit {uuid}: processing but claimed by no worker")
-    stored = set(session.scalars(select(Photo.sha256)))
-    waiting: dict[str, list[str]] = defaultdict(list)
-    for uuid, sha in session.execute(
-            select(VisitPhoto.visit_uuid, VisitPhoto.sha256).join(
-                Visit, Visit.uuid == VisitPhoto.visit_uuid).where(
-                Visit.status == "waiting_photos")):
-        waiting[uuid].append(sha)
-    for (uuid,) in session.execute(select(v.uuid).where(v.status == "waiting_photos")):
-        if all(sha in stored for sha in waiting.get(uuid, ())):
-            section.problem(f"visit {uuid}: waiting_photos but every photo it names is stored")
+    awaiting = (select(VisitPhoto.sha256).where(VisitPhoto.visit_uuid == v.uuid)
+                .where(~select(Photo.sha256).where(Photo.sha256 == VisitPhoto.sha256).exists())
+                .exists())
+    for uuid, _ in visits(v.status == "waiting_photos", ~awaiting):
+        section.problem(f"visit {uuid}: waiting_photos but every photo it names is stored")
     return section
 
 

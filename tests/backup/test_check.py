@@ -63,9 +63,11 @@ def test_a_lost_feed_entry_and_an_incoherent_visit_fail(loaded, runner, db):
                {"u": loaded.uuids[0]})
     db.execute(text("UPDATE visits SET status = 'lost' WHERE uuid = :u"),
                {"u": loaded.uuids[1]})
+    db.execute(text("DELETE FROM conflicts WHERE visit_uuid = :u"), {"u": loaded.uuids[2]})
     db.commit()
     code, out = check(runner)
     assert code == 1
     assert "[FAIL] feed" in out and "KLG-A2 is not in the feed" in out
     assert f"visit {loaded.uuids[0]}: queued yet decided (reject)" in out
     assert f"visit {loaded.uuids[1]}: unknown status 'lost'" in out
+    assert f"visit {loaded.uuids[2]}: needs_review without any conflict" in out
