@@ -325,3 +325,29 @@ def test_logins_still_work_while_redis_is_down(tmp_path):
             for _ in range(3)]
         db.engine.dispose()
     assert statuses == [401, 401, 429]
+
+
+def test_the_last_migration_goes_down_and_up_and_ready_follows(tmp_path):
+    """The guide's rollback: `db downgrade <previous head>` with the new code, then `db
+    upgrade` again; /api/v1/ready says `migrations` failed while the schema is behind."""
+    from alembic.script import ScriptDirectory
+    from flask_migrate import downgrade, upgrade
+
+    from server import create_app
+    from server.extensions import db
+
+    app = create_app(config.for_testing(str(tmp_path), f"sqlite:///{tmp_path / 'tapak.db'}",
+                                        str(tmp_path / "photos")))
+    with app.app_context():
+        [head] = ScriptDirectory(app.extensions["migrate"].directory).get_heads()
+        previous = ScriptDirectory(app.extensions["migrate"].directory).get_revision(head)
+        client = app.test_client()
+        upgrade()
+        assert client.get("/api/v1/ready").status_code == 200
+        downgrade(revision=previous.down_revision)
+        behind = client.get("/api/v1/ready")
+        assert behind.status_code == 503
+        assert behind.get_json()["error"]["details"]["failed"] == ["migrations"]
+        upgrade()
+        assert client.get("/api/v1/ready").status_code == 200
+        db.engine.dispose()
