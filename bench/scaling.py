@@ -96,24 +96,29 @@ def stats(values: list[float]) -> dict:
 # --------------------------------------------------------------------------- steps
 
 
-def step_import(size: int) -> dict:
-    from bench import dataset
-    from bench.registry_import import (
-        changed_extract,
-        ensure_extract,
-        pg_floor,
-        prepare_copy,
-        run_import,
-    )
+def step_import(size: int, order: tuple[str, ...] = ("floor", "import")) -> dict:
+    """The floor and the import (with the re-import of the changed extract), in ``order``;
+    what is measured is saved as it comes (``import_partial``), so a run cut short keeps it."""
+    from bench.registry_import import changed_extract, ensure_extract
 
     extract, gen_s = ensure_extract(size, 1)
     changed, n_changed = changed_extract(extract)
     log(f"  extract {extract} ({extract.stat().st_size / 1e9:.2f} GB), {n_changed:,} changed")
     out: dict = {"extract_gb": round(extract.stat().st_size / 1e9, 2),
                  "generate_s": gen_s, "changed_families": n_changed}
-    # The floor: rows prepared first, then only the COPYs timed.
-    floor_db, import_db = "scaling_floor", "scaling_import"
-    url = _fresh(floor_db)
+    for part in order:
+        (_floor if part == "floor" else _import)(size, extract, changed, out)
+        save(size, "import_partial", out)
+    out["import_x_floor"] = round(out["import_s"] / out["floor_s"], 2)
+    return out
+
+
+def _floor(size: int, extract: Path, changed: Path, out: dict) -> None:
+    """The floor: the first import's rows prepared first, then only the COPYs timed."""
+    from bench import dataset
+    from bench.registry_import import pg_floor, prepare_copy
+
+    url = _fresh("scaling_floor")
     dataset.dispose(dataset.prepare(url))
     import_id = _imports_row(url)
     prepared_dir = OUT / f"floor_{size}"
@@ -124,27 +129,32 @@ def step_import(size: int) -> dict:
         f"{out['floor_prepare_s']:.0f} s")
     os.sync()
     out["floor"] = {**pg_floor(url, prepared_dir, prepared), **context()}
-    log(f"  floor: bare COPY {out['floor']['seconds']:.0f} s")
+    out["floor_s"] = out["floor"]["seconds"]
+    log(f"  floor: bare COPY {out['floor_s']:.0f} s")
     shutil.rmtree(prepared_dir, ignore_errors=True)
-    dataset.drop_database(floor_db)
-    # The import and the re-import of the changed extract, each in a child process.
-    url = _fresh(import_db)
+    dataset.drop_database("scaling_floor")
+
+
+def _import(size: int, extract: Path, changed: Path, out: dict) -> None:
+    """The import and the re-import of the changed extract, each in a child process."""
+    from bench import dataset
+    from bench.registry_import import run_import
+
+    url = _fresh("scaling_import")
     dataset.dispose(dataset.prepare(url))
     os.sync()
     first = run_import(url, extract)
     out["import"] = {**first, **context()}
-    log(f"  import {first['summary']['seconds']:.0f} s")
+    out["import_s"] = first["summary"]["seconds"]
+    log(f"  import {out['import_s']:.0f} s")
+    save(size, "import_partial", out)
     os.sync()
     again = run_import(url, changed)
     out["reimport_changed"] = {**again, **context()}
-    log(f"  re-import of the changed extract {again['summary']['seconds']:.0f} s "
-        f"({again['summary']['updated']:,} updated)")
-    dataset.drop_database(import_db)
-    out["import_s"] = first["summary"]["seconds"]
     out["reimport_s"] = again["summary"]["seconds"]
-    out["floor_s"] = out["floor"]["seconds"]
-    out["import_x_floor"] = round(out["import_s"] / out["floor_s"], 2)
-    return out
+    log(f"  re-import of the changed extract {out['reimport_s']:.0f} s "
+        f"({again['summary']['updated']:,} updated)")
+    dataset.drop_database("scaling_import")
 
 
 def _fresh(name: str) -> str:
@@ -327,7 +337,8 @@ def plot(results: dict, path: Path = PLOT) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = {int(k): v for k, v in results["runs"].items()}
+    runs = {int(k): {**v, "import": v.get("import") or v.get("import_partial") or {}}
+            for k, v in results["runs"].items()}
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for ax, panel in zip(axes.flat, TITLES, strict=True):
         for _panel, name, keys, _unit in (s for s in SERIES if s[0] == panel):
@@ -360,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=30, help="enumerators pulled; pages x")
     parser.add_argument("--visits", type=int, default=RECONCILE_VISITS)
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--import-first", action="store_true",
+                        help="the import before its floor (a run cut short keeps the import)")
     args = parser.parse_args(argv)
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     results = load()
@@ -372,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         todo = [s for s in steps if args.again or s not in run]
         log(f"{size:,} families: {', '.join(todo) or 'nothing to do'}")
         if "import" in todo:
-            run["import"] = step_import(size)
+            order = ("import", "floor") if args.import_first else ("floor", "import")
+            run["import"] = step_import(size, order)
             results = save(size, "import", run["import"])
         live = [s for s in todo if s != "import"]
         if not live:
