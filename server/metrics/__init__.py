@@ -35,7 +35,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.errors import error_body
@@ -49,8 +49,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 # Visit statuses that are work still to do (or to look at); the decided ones only grow, and the
 # progress pages count them.
 QUEUE_STATUSES = ("waiting_photos", "queued", "processing", "held", "failed", "needs_review")
-LAG_WINDOW = dt.timedelta(minutes=15)
-LAG_SAMPLE = 20_000
+LAG_WINDOW = dt.timedelta(minutes=5)
+LAG_SAMPLE = 5_000  # a cap, not a sample size: the window keeps it small on any given day
 IMPORT_COUNTS = ("read", "inserted", "updated", "unchanged", "rejected", "removed", "members",
                  "flagged")
 PUSH_RULE = "/api/v1/sync/push"
@@ -199,6 +199,9 @@ class DatabaseCollector:
         up = 1
         families: list = []
         try:
+            if db.session.get_bind().dialect.name == "postgresql":
+                # a slow database must not hold gunicorn workers: Prometheus gives up at 10 s
+                db.session.execute(text("SET LOCAL statement_timeout = 5000"))
             families = [*self._queue(db.session), *self._import(db.session),
                         *self._jobs(db.session)]
         except SQLAlchemyError as exc:
@@ -255,7 +258,7 @@ class DatabaseCollector:
                       if received is not None and done is not None)
         lag = GaugeMetricFamily(
             "tapak_reconcile_lag_seconds", "Receipt to decided status, over the visits queued "
-            "in the last 15 minutes and decided since (quantiles; absent when none).",
+            "in the last 5 minutes and decided since (quantiles; absent when none).",
             labels=["quantile"])
         for q in (0.5, 0.95, 1.0):
             if lags:
