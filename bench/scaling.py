@@ -43,7 +43,6 @@ OUT = ROOT / "bench" / "out"
 RESULTS = OUT / "scaling.json"
 PLOT = ROOT / "docs" / "scaling.png"
 STEPS = ("import", "pull", "pages", "reconcile")
-RUN_DB = "scaling_run"
 RECONCILE_VISITS = 20_000
 PER_ENUMERATOR = 300
 
@@ -54,6 +53,11 @@ def log(msg: str) -> None:
 
 def label(size: int) -> str:
     return f"{size // 1_000_000}m" if size % 1_000_000 == 0 else f"{size // 1000}k"
+
+
+def run_db(size: int) -> str:
+    """The run's copy of the template (one name a size: two runs may go side by side)."""
+    return f"scaling_run_{label(size)}"
 
 
 def template_name(size: int) -> str:
@@ -118,7 +122,7 @@ def _floor(size: int, extract: Path, changed: Path, out: dict) -> None:
     from bench import dataset
     from bench.registry_import import pg_floor, prepare_copy
 
-    url = _fresh("scaling_floor")
+    url = _fresh(f"scaling_floor_{label(size)}")
     dataset.dispose(dataset.prepare(url))
     import_id = _imports_row(url)
     prepared_dir = OUT / f"floor_{size}"
@@ -132,7 +136,7 @@ def _floor(size: int, extract: Path, changed: Path, out: dict) -> None:
     out["floor_s"] = out["floor"]["seconds"]
     log(f"  floor: bare COPY {out['floor_s']:.0f} s")
     shutil.rmtree(prepared_dir, ignore_errors=True)
-    dataset.drop_database("scaling_floor")
+    dataset.drop_database(f"scaling_floor_{label(size)}")
 
 
 def _import(size: int, extract: Path, changed: Path, out: dict) -> None:
@@ -140,7 +144,7 @@ def _import(size: int, extract: Path, changed: Path, out: dict) -> None:
     from bench import dataset
     from bench.registry_import import run_import
 
-    url = _fresh("scaling_import")
+    url = _fresh(f"scaling_import_{label(size)}")
     dataset.dispose(dataset.prepare(url))
     os.sync()
     first = run_import(url, extract)
@@ -154,7 +158,7 @@ def _import(size: int, extract: Path, changed: Path, out: dict) -> None:
     out["reimport_s"] = again["summary"]["seconds"]
     log(f"  re-import of the changed extract {out['reimport_s']:.0f} s "
         f"({again['summary']['updated']:,} updated)")
-    dataset.drop_database("scaling_import")
+    dataset.drop_database(f"scaling_import_{label(size)}")
 
 
 def _fresh(name: str) -> str:
@@ -194,8 +198,8 @@ def _run_copy(size: int) -> tuple[str, object]:
                             per_enumerator=PER_ENUMERATOR, supervisors=20)
     log(f"  template {template} ready ({time.perf_counter() - t0:.0f} s)")
     t0 = time.perf_counter()
-    url = dataset.copy_database(template, RUN_DB)
-    log(f"  copied to {RUN_DB} in {time.perf_counter() - t0:.0f} s")
+    url = dataset.copy_database(template, run_db(size))
+    log(f"  copied to {run_db(size)} in {time.perf_counter() - t0:.0f} s")
     app = dataset.make_app(url)
     dataset.upgrade(app)
     return url, app
@@ -409,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench import dataset
 
             dataset.dispose(app)
-            dataset.drop_database(RUN_DB)
+            dataset.drop_database(run_db(size))
         plot(load())
     plot(load())
     return 0
