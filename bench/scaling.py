@@ -364,6 +364,70 @@ def plot(results: dict, path: Path = PLOT) -> None:
     plt.close(fig)
 
 
+ROWS = (
+    # (label, path, format)
+    ("Import (s)", ("import", "import_s"), "{:,.0f}"),
+    ("Import, families a second", ("import", "import_rate"), "{:,.0f}"),
+    ("Floor: bare COPY of the same rows (s)", ("import", "floor_s"), "{:,.0f}"),
+    ("Import ÷ floor (target ≤ 3×)", ("import", "import_x_floor"), "{:.2f}×"),
+    ("Re-import, changed extract (s)", ("import", "reimport_s"), "{:,.0f}"),
+    ("Import peak memory (MB, RssAnon)", ("import", "import", "peak_mb"), "{:,.0f}"),
+    ("First pull, 300 families (ms, median)", ("pull", "first_pull_ms", "median"), "{:.0f}"),
+    ("First pull (ms, p95)", ("pull", "first_pull_ms", "p95"), "{:.0f}"),
+    ("Empty pull (ms, median)", ("pull", "empty_pull_ms", "median"), "{:.1f}"),
+    ("Queue API, 50 rows of a kelurahan (ms, median)", ("pages", "queue_api_ms", "median"),
+     "{:.0f}"),
+    ("Queue page /review/antrean (ms, median)", ("pages", "queue_page_ms", "median"), "{:.0f}"),
+    ("Dashboard, level=kecamatan (ms, median)", ("pages", "dashboard_kecamatan_ms", "median"),
+     "{:.0f}"),
+    ("Monitoring view /review/pemantauan (ms, median)", ("pages", "monitoring_page_ms",
+                                                         "median"), "{:.0f}"),
+    ("Monitoring API, level=kecamatan (ms, median)", ("pages", "monitoring_api_ms", "median"),
+     "{:.0f}"),
+    ("Monitoring drain of the visited families (s)", ("pages", "setup", "drain_s"), "{:,.0f}"),
+    ("Reconciliation, 1 worker (visits/s)", ("reconcile", "workers_1", "visits_per_s"),
+     "{:,.0f}"),
+    ("Reconciliation, 1 worker: worker CPU a visit (ms)", ("reconcile", "workers_1",
+                                                           "cpu_ms_per_visit"), "{:.2f}"),
+    ("Reconciliation, 2 workers (visits/s)", ("reconcile", "workers_2", "visits_per_s"),
+     "{:,.0f}"),
+    ("Reconciliation, 2 workers: worker CPU a visit (ms)", ("reconcile", "workers_2",
+                                                            "cpu_ms_per_visit"), "{:.2f}"),
+    ("Load average at the pull step (1 min, 2 cores)", ("pull", "loadavg_1m"), "{:.1f}"),
+)
+
+
+def _derived(run: dict) -> dict:
+    """Figures computed from the stored ones (rates, CPU per visit)."""
+    run = {**run, "import": dict(run.get("import") or run.get("import_partial") or {})}
+    imp = run["import"]
+    if "import_s" in imp and "import" in imp:
+        imp["import_rate"] = imp["import"]["summary"]["read"] / imp["import_s"]
+    if "import_s" in imp and "floor_s" in imp:
+        imp["import_x_floor"] = imp["import_s"] / imp["floor_s"]
+    rec = run.get("reconcile") or {}
+    for key in ("workers_1", "workers_2"):
+        if key in rec:
+            rec[key] = {**rec[key], "cpu_ms_per_visit":
+                        sum(rec[key]["cpu_s"]) * 1000 / rec["visits_per_run"]}
+    return run
+
+
+def table(results: dict) -> str:
+    """The measurements as a Markdown table, one column a size."""
+    runs = {int(k): _derived(v) for k, v in results["runs"].items()}
+    sizes = sorted(runs)
+    lines = ["| Measure | " + " | ".join(f"{s:,}" for s in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+    for name, keys, fmt in ROWS:
+        cells = []
+        for size in sizes:
+            value = _get(runs[size], keys)
+            cells.append("–" if value is None else fmt.format(value))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -375,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=30, help="enumerators pulled; pages x")
     parser.add_argument("--visits", type=int, default=RECONCILE_VISITS)
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--table", action="store_true", help="print the Markdown table")
     parser.add_argument("--import-first", action="store_true",
                         help="the import before its floor (a run cut short keeps the import)")
     args = parser.parse_args(argv)
@@ -382,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     results = load()
     if args.plot_only:
         plot(results)
+        return 0
+    if args.table:
+        print(table(results))
         return 0
     steps = [s for s in args.steps.split(",") if s]
     for size in (int(s) for s in args.sizes.split(",")):
