@@ -973,6 +973,8 @@ class Faults(threading.Thread):
         self.done: list[dict] = []
         self.import_result: dict = {}
         self.import_thread: threading.Thread | None = None
+        self.wal: WalMeter | None = None
+        self.sqlite_path: Path | None = None
 
     def run(self) -> None:
         t0 = time.monotonic()
@@ -1042,9 +1044,17 @@ class Faults(threading.Thread):
                                "--no-progress", "--json"], self.system.env,
                     self.system.web.logfile.parent)
         self.system.importer = proc
+        size0 = self.db_size()
+        if self.wal is not None:
+            self.wal.step()
+            wal0 = self.wal.ours
         t0 = time.perf_counter()
         proc.start()
         proc.wanted = False
+        cpu = 0.0
+        while proc.proc.poll() is None:
+            cpu = proc_cpu(proc.proc.pid) or cpu
+            time.sleep(0.5)
         code = proc.proc.wait()
         seconds = time.perf_counter() - t0
         text_ = proc.logfile.read_text(errors="replace")
@@ -1053,10 +1063,22 @@ class Faults(threading.Thread):
             with contextlib.suppress(ValueError):
                 summary = json.loads(line)
         self.import_result = {"exit": code, "seconds": round(seconds, 1), "summary": summary,
-                              "cpu_s": None}
+                              "cpu_s": round(cpu, 1), "db_bytes": self.db_size() - size0}
+        if self.wal is not None:
+            self.wal.step()
+            self.import_result["wal_bytes"] = self.wal.ours - wal0
         if code != 0:
             self.stats.error("import failed", text_[-300:])
         log(f"  import done: exit {code} in {seconds:.0f} s {summary}")
+
+    def db_size(self) -> int:
+        """The database's size now (the import's share of the growth)."""
+        if self.sqlite_path is not None:
+            return sum(Path(f"{self.sqlite_path}{x}").stat().st_size for x in ("", "-wal")
+                       if Path(f"{self.sqlite_path}{x}").exists())
+        with contextlib.suppress(Exception), self.engine.connect() as conn:
+            return conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+        return 0
 
     def import_start(self) -> str:
         self.import_thread = threading.Thread(target=self.import_, daemon=True)
@@ -1087,7 +1109,7 @@ class Sampler(threading.Thread):
         self.running.set()
         self.t0 = time.monotonic()
         self.rss: dict[str, list[tuple[float, int]]] = defaultdict(list)  # role -> (t, kB)
-        self.cpu: dict[tuple[str, int], float] = {}  # (group, pid) -> last seen seconds
+        self.cpu: dict[tuple[str, str, int], float] = {}  # (group, kind, pid) -> seconds
         self.queue: list[tuple[float, dict]] = []
 
     def groups(self) -> dict[str, dict[str, int]]:
@@ -1103,7 +1125,8 @@ class Sampler(threading.Thread):
             for role, pid in roles.items():
                 cpu = proc_cpu(pid)
                 if cpu is not None:
-                    self.cpu[(group, pid)] = cpu
+                    kind = role.split()[0].split("-")[0]  # gunicorn, reconcile, scheduler...
+                    self.cpu[(group, kind, pid)] = cpu
                 if group == "postgresql":
                     continue
                 kb = proc_status(pid, "RssAnon")
@@ -1119,12 +1142,16 @@ class Sampler(threading.Thread):
             self.sample()
             time.sleep(self.every)
 
-    def cpu_by_group(self, started: dict[tuple[str, int], float]) -> dict:
-        """CPU seconds by group since ``started`` (a process first seen later counts from 0:
-        it started during the run; one that died counts up to its last sample)."""
+    def cpu_by_group(self, started: dict[tuple[str, str, int], float]) -> dict:
+        """CPU seconds by group and by kind of process since ``started`` (a process first
+        seen later counts from 0: it started during the run; one that died counts up to its
+        last sample)."""
         out: Counter = Counter()
-        for (group, pid), value in self.cpu.items():
-            out[group] += value - started.get((group, pid), 0.0)
+        for (group, kind, pid), value in self.cpu.items():
+            spent = value - started.get((group, kind, pid), 0.0)
+            out[group] += spent
+            if group == "server":
+                out[f"server: {kind}"] += spent
         return dict(out)
 
 
@@ -1172,8 +1199,13 @@ class WalMeter(threading.Thread):
         self.total = 0
         self.failures = 0
         self.marker = f"/{self.oid}/"
+        self.lock = threading.Lock()
 
     def step(self) -> None:
+        with self.lock:
+            self._step()
+
+    def _step(self) -> None:
         try:
             with self.engine.connect() as conn:
                 now = str(conn.execute(text("SELECT pg_current_wal_lsn()")).scalar())
@@ -1326,12 +1358,14 @@ def run(args) -> dict:
     started_at = dt.datetime.now(dt.UTC)
     faults = Faults(system, seconds, backend, prepared["extract"], engine, stats, clock)
     faults.skip = set(args.skip_fault)
+    faults.sqlite_path = sqlite_path
     log(f"load: {len(phones)} phones, {len(collects)} Collect phones, {len(supervisors)} "
         f"supervisors for {args.minutes} min ...")
     wal = WalMeter(engine) if backend == "postgresql" and Path(WalMeter.WALDUMP).exists() \
         else None
     if wal is not None:
         wal.start()
+    faults.wal = wal
     sampler.start()
     time.sleep(0.2)
     cpu_at_start = dict(sampler.cpu)
@@ -1427,6 +1461,7 @@ def run(args) -> dict:
         "process_exits": {p.name: p.exits for p in system.all() if p.exits},
         "memory": memory_growth(sampler.rss, end_t),
         "cpu_s": {k: round(v, 1) for k, v in cpu.items()},
+        "run_s": round(load_end - t0),
         "db": {"before": before, "after": after},
         "queue_samples": sampler.queue,
         "rss_samples": {k: v for k, v in sampler.rss.items()},
@@ -1436,17 +1471,25 @@ def run(args) -> dict:
         photos = conn.execute(text("SELECT count(*) FROM photos")).scalar()
     figures["photos_stored"] = photos
     figures["phash_index_expected_mb"] = round((40 * photos + 2 * 1024 * 1024) / 2**20, 1)
+    figures["photo_store_bytes"] = sum(p.stat().st_size for p in (workdir / "photos").rglob("*")
+                                       if p.is_file())
     if visits_run:
+        per = 1000 / visits_run
+        imported = faults.import_result
         grow = after["db_bytes"] - before["db_bytes"]
-        figures["db_bytes_per_1000_visits"] = round(grow / visits_run * 1000)
+        figures["db_bytes_per_1000_visits"] = round(grow * per)
+        figures["db_bytes_per_1000_visits_without_import"] = round(
+            (grow - imported.get("db_bytes", 0)) * per)
+        figures["photo_bytes_per_1000_visits"] = round(figures["photo_store_bytes"] * per)
         if backend == "postgresql":
             cluster = wal_diff(engine, before["wal_lsn"], after["wal_lsn"])
             figures["wal_cluster_bytes"] = cluster
-            figures["wal_cluster_bytes_per_1000_visits"] = round(cluster / visits_run * 1000)
+            figures["wal_cluster_bytes_per_1000_visits"] = round(cluster * per)
             if wal_figures is not None:
                 figures["wal"] = wal_figures
-                figures["wal_bytes_per_1000_visits"] = round(wal_figures["ours"] / visits_run
-                                                             * 1000)
+                figures["wal_bytes_per_1000_visits"] = round(wal_figures["ours"] * per)
+                figures["wal_bytes_per_1000_visits_without_import"] = round(
+                    (wal_figures["ours"] - imported.get("wal_bytes", 0)) * per)
         else:
             figures["wal_bytes_at_end"] = after["wal_bytes"]
     engine.dispose()
@@ -1489,7 +1532,11 @@ def report(f: dict) -> None:
         print(f"  fault at {fault['at_s']:.0f} s: {fault['fault']}: {fault['detail']}")
     print(f"  import: {f['import']}")
     print(f"  process exits: {f['process_exits'] or 'none but the faults'}")
-    print(f"  CPU seconds: {f['cpu_s']}")
+    capacity = f["run_s"] * f["cores"]
+    print("  CPU (utime + stime) over the run, share of the machine's "
+          f"{f['cores']} cores x {f['run_s']} s:")
+    for k, v in f["cpu_s"].items():
+        print(f"    {k:<22} {v:>8.0f} s  {v / capacity:6.1%}")
     print(f"  photos stored {f['photos_stored']:,}: phash index expected "
           f"{f['phash_index_expected_mb']} MB per reconciliation worker")
     print("  RssAnon (MB) over the last 10 minutes:")
@@ -1500,10 +1547,14 @@ def report(f: dict) -> None:
         print(f"    {role:<28} {m['start_mb']:>8} -> {m['end_mb']:>8} (max {m['max_mb']}) "
               f"{'' if m['growth'] is None else format(m['growth'], '+.1%')}"
               f"{' (restarted)' if m['short_lived'] else ''}{flag}")
-    print(f"  database: {f['db']}; per 1,000 visits: {f.get('db_bytes_per_1000_visits')} bytes, "
-          f"WAL (records of this database) {f.get('wal_bytes_per_1000_visits')} bytes; "
-          f"the cluster's WAL {f.get('wal_cluster_bytes_per_1000_visits')} (shared with other "
-          f"work); SQLite -wal at the end {f.get('wal_bytes_at_end')}; {f.get('wal')}")
+    print(f"  database: {f['db']}")
+    print(f"  per 1,000 visits: database {f.get('db_bytes_per_1000_visits')} bytes "
+          f"({f.get('db_bytes_per_1000_visits_without_import')} without the import's share), "
+          f"WAL of this database {f.get('wal_bytes_per_1000_visits')} bytes "
+          f"({f.get('wal_bytes_per_1000_visits_without_import')} without the import), the "
+          f"cluster's WAL {f.get('wal_cluster_bytes_per_1000_visits')} (shared with other "
+          f"work), photos {f.get('photo_bytes_per_1000_visits')} bytes; SQLite -wal at the end "
+          f"{f.get('wal_bytes_at_end')}; {f.get('wal')}")
 
 
 def main(argv: list[str] | None = None) -> int:
