@@ -19,11 +19,13 @@ added when missing, and the Collect phones get their device keys.
 
 Load (loopback only), for ``--minutes``:
 - ``--phones`` phones on the reference client's code path (``sync.client.SyncClient``): each
-  pulls its feed, then, after a think time, adds 5-20 visits of its own families (built from
-  the records it pulled) each with its photos as unique real JPEGs, and syncs (HEAD, PUT only
-  the missing, push), then pulls again. 2% of batches lose their answer (the client raises
-  after the server answered; the next sync resends them: ``duplicate``), 1% of photo uploads
-  are cut off half-way (a socket closed mid-body) and then retried whole;
+  pulls its feed, then, after a think time (shorter at midday: the load rises to 1.6 times its
+  mean in the middle of the run and falls to 0.4 at its ends, a working day), adds 5-20
+  visits of its own families (built from the records it pulled) each with its photos as
+  unique real JPEGs, and syncs (HEAD, PUT only the missing, push), then pulls again. 2% of
+  batches lose their answer (the client raises after the server answered; the next sync
+  resends them: ``duplicate``), 1% of photo uploads are cut off half-way (a socket closed
+  mid-body) and then retried whole;
 - a tenth of the phones are Collect instead: the manifest, then one multipart submission a
   visit (``xml_submission_file`` and its photos), with the same resend and cut-off shares;
 - ``--supervisors`` supervisors work the queue through the review API: list, open, resolve,
@@ -303,8 +305,27 @@ def cut_off_upload(base: str, path: str, headers: dict, body: bytes) -> None:
 
 
 class Clock:
-    def __init__(self):
+    """The run's stop signal and its day's shape: phones think shorter at midday."""
+
+    def __init__(self, seconds: float = 0.0):
         self.stop = threading.Event()
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    def intensity(self) -> float:
+        """0.4 at the start and the end of the run, 1.6 in the middle (a working day's
+        rise and fall), 1.16 on average."""
+        import math
+
+        if not self.seconds:
+            return 1.0
+        frac = min(1.0, max(0.0, (time.monotonic() - self.started) / self.seconds))
+        return 0.4 + 1.2 * math.sin(math.pi * frac)
+
+    def think(self, mean: float, rng: random.Random) -> bool:
+        """Wait a think time (uniform around ``mean``, shorter when the day is busy); True
+        when the run stopped meanwhile."""
+        return self.stop.wait(mean * (0.5 + rng.random()) / self.intensity())
 
 
 class LostAnswer(Exception):
@@ -418,7 +439,7 @@ class Phone(threading.Thread):
                 "ORDER BY household_id")]
             self.rng.shuffle(todo)
             while not self.clock.stop.is_set():
-                if self.clock.stop.wait(self.think * (0.5 + self.rng.random())):
+                if self.clock.think(self.think, self.rng):
                     break
                 for _ in range(self.rng.randint(5, 20)):
                     if not todo:
@@ -521,7 +542,7 @@ class Collect(threading.Thread):
         self.rng.shuffle(self.families)
         while not self.clock.stop.is_set():
             self.manifest()
-            if self.clock.stop.wait(self.think * (0.5 + self.rng.random())):
+            if self.clock.think(self.think, self.rng):
                 break
             for _ in range(self.rng.randint(5, 20)):
                 if not self.families or self.clock.stop.is_set():
@@ -619,7 +640,7 @@ class Supervisor(threading.Thread):
         except RuntimeError as exc:
             self.stats.error("supervisor login", str(exc))
             return
-        while not self.clock.stop.wait(self.think * (0.5 + self.rng.random())):
+        while not self.clock.think(self.think, self.rng):
             page = self.call("GET", "/api/v1/conflicts", params={"limit": 25})
             if page is None:
                 continue
@@ -1335,7 +1356,7 @@ def run(args) -> dict:
     import config
 
     engine = create_engine(config.normalise_database_url(url), pool_pre_ping=True)
-    stats, clock = Stats(), Clock()
+    stats, clock = Stats(), Clock()  # the day's shape starts with the load, below
     system = System(url, workdir, args.workers, args.reconcilers)
     log(f"starting gunicorn ({args.workers} workers), {args.reconcilers} reconciliation "
         "workers, the scheduler ...")
@@ -1369,6 +1390,7 @@ def run(args) -> dict:
     sampler.start()
     time.sleep(0.2)
     cpu_at_start = dict(sampler.cpu)
+    clock.seconds, clock.started = seconds, time.monotonic()
     for thread in [*phones, *collects, *supervisors]:
         thread.start()
     faults.start()
