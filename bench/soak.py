@@ -1096,8 +1096,7 @@ class Faults(threading.Thread):
     def db_size(self) -> int:
         """The database's size now (the import's share of the growth)."""
         if self.sqlite_path is not None:
-            return sum(Path(f"{self.sqlite_path}{x}").stat().st_size for x in ("", "-wal")
-                       if Path(f"{self.sqlite_path}{x}").exists())
+            return self.sqlite_path.stat().st_size
         with contextlib.suppress(Exception), self.engine.connect() as conn:
             return conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
         return 0
@@ -1563,13 +1562,16 @@ def report(f: dict) -> None:
     print(f"  photos stored {f['photos_stored']:,}: phash index expected "
           f"{f['phash_index_expected_mb']} MB per reconciliation worker")
     print("  RssAnon (MB) over the last 10 minutes:")
+    idx = (f"  [phash index, grows by design: {f['phash_index_expected_mb']} MB expected for "
+           f"{f['photos_stored']:,} photos]")
     for role, m in sorted(f["memory"].items()):
         flag = ""
         if m["growth"] is not None and m["growth"] > 0.10 and not m["short_lived"]:
             flag = "  > 10%"
         print(f"    {role:<28} {m['start_mb']:>8} -> {m['end_mb']:>8} (max {m['max_mb']}) "
               f"{'' if m['growth'] is None else format(m['growth'], '+.1%')}"
-              f"{' (restarted)' if m['short_lived'] else ''}{flag}")
+              f"{' (lived under 5 min of the window)' if m['short_lived'] else ''}{flag}"
+              f"{idx if role.startswith('reconcile') else ''}")
     print(f"  database: {f['db']}")
     print(f"  per 1,000 visits: database {f.get('db_bytes_per_1000_visits')} bytes "
           f"({f.get('db_bytes_per_1000_visits_without_import')} without the import's share), "
