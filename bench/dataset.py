@@ -322,10 +322,12 @@ def build_conflicts(engine, round_id: int, conflicts: int, seed: int = 8) -> dic
     return {"conflicts": conflicts, "conflicts_s": round(seconds, 1)}
 
 
-def build_visits(engine, round_id: int, seed: int = 9, *, review_states: bool = True) -> dict:
-    """One processed visit per assigned family, received over the round's 52 weeks (verified,
-    under review or returned), assignments set to match; then every marked family counted
-    for monitoring once (``monitoring.drain``, the work a live instance spreads out)."""
+def build_visits(engine, round_id: int, seed: int = 9, *, review_states: bool = True,
+                 limit: int | None = None) -> dict:
+    """One processed visit per assigned family (the first ``limit`` assignments when given),
+    received over the round's 52 weeks (verified, under review or returned), assignments set
+    to match; then every marked family counted for monitoring once (``monitoring.drain``,
+    the work a live instance spreads out)."""
     from sync import monitoring
     from sync.db import write_transaction
     from sync.importer import _Bulk
@@ -337,7 +339,7 @@ def build_visits(engine, round_id: int, seed: int = 9, *, review_states: bool = 
             "device_id", "batch_id", "round_id", "started_at", "received_at", "answers", "raw",
             "status", "attempts", "processed_at", "reviewed_at"]
     with Session(engine) as session:
-        assigned = _assigned(session, round_id)
+        assigned = _assigned(session, round_id)[:limit]
         bulk = _Bulk(session)
         bulk.insert("sync_batches", ["batch_id", "user_id", "device_id", "received_at", "body",
                                      "visits", "stored"],

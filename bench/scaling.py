@@ -15,8 +15,9 @@ each in one round, 20 supervisors) and copied for each run (``CREATE DATABASE ..
   bare ``COPY`` per table in the importer's batches into another fresh migrated database.
 * ``pull``: an enumerator's first full pull (300 families, every page) and an empty delta pull,
   server time through Flask's test client (``bench.pull_feed.measure``).
-* ``pages``: open conflicts (one for five families) and a visit per assigned family are added
-  (``bench.dataset``; the monitoring counters drained once), then the queue (API and page), the
+* ``pages``: open conflicts (one for five families) and 30,000 processed visits of assigned
+  families, spread over the round's 52 weeks, are added (``bench.dataset``; the monitoring
+  counters drained once), then the queue (API and page), the
   dashboard and the monitoring view (page and API), server time (``bench.review_queue``).
 * ``reconcile``: 20,000 queued visits of unassigned families (``bench.reconcile.queue_visits``)
   drained by 1 worker process, then 20,000 more by 2 worker processes on the same queue.
@@ -44,6 +45,7 @@ RESULTS = OUT / "scaling.json"
 PLOT = ROOT / "docs" / "scaling.png"
 STEPS = ("import", "pull", "pages", "reconcile")
 RECONCILE_VISITS = 20_000
+PAGE_VISITS = 30_000  # processed visits behind the pages, the same at every size
 PER_ENUMERATOR = 300
 
 
@@ -228,7 +230,7 @@ def step_pages(size: int, url: str, app, sample: int) -> dict:
     configure_engine(engine)
     round_id = 1
     built = dataset.build_conflicts(engine, round_id, size // 5)
-    built.update(dataset.build_visits(engine, round_id))
+    built.update(dataset.build_visits(engine, round_id, limit=PAGE_VISITS))
     dataset.analyze(engine)
     engine.dispose()
     kelurahan = review_queue.kelurahan_of(app)
