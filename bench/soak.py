@@ -313,8 +313,8 @@ class Clock:
         self.started = time.monotonic()
 
     def intensity(self) -> float:
-        """0.4 at the start and the end of the run, 1.6 in the middle (a working day's
-        rise and fall), 1.16 on average."""
+        """The rate against the mean: 0.4 at the start and the end of the run, 1.6 in the
+        middle (a working day's rise and fall), 1.16 on average."""
         import math
 
         if not self.seconds:
@@ -323,9 +323,15 @@ class Clock:
         return 0.4 + 1.2 * math.sin(math.pi * frac)
 
     def think(self, mean: float, rng: random.Random) -> bool:
-        """Wait a think time (uniform around ``mean``, shorter when the day is busy); True
-        when the run stopped meanwhile."""
-        return self.stop.wait(mean * (0.5 + rng.random()) / self.intensity())
+        """Wait a think time (uniform around ``mean`` at the mean rate; the wait advances
+        faster when the day is busy, second by second); True when the run stopped."""
+        left = mean * (0.5 + rng.random())
+        while left > 0:
+            step = min(1.0, left / self.intensity())
+            if self.stop.wait(step):
+                return True
+            left -= step * self.intensity()
+        return False
 
 
 class LostAnswer(Exception):
@@ -745,6 +751,9 @@ class Proc:
         self.restart_at = time.monotonic() + RESTART_SEC
 
 
+STARTED: list[System] = []  # stopped on the way out, whatever happens
+
+
 class System:
     """gunicorn (4 workers), 2 reconciliation workers and the scheduler."""
 
@@ -778,6 +787,7 @@ class System:
         return [self.web, *self.reconcilers, self.scheduler]
 
     def start(self) -> None:
+        STARTED.append(self)
         self.web.start()
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -1614,7 +1624,12 @@ def main(argv: list[str] | None = None) -> int:
         args.database_url, args.template, args.minutes = None, None, 2
         args.families, args.phones, args.supervisors = 20_000, 40, 5
         args.import_families, args.think = 5_000, 20.0
-    figures = run(args)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        figures = run(args)
+    finally:
+        for system in STARTED:
+            system.stop()
     report(figures)
     name = f"soak-{figures['backend']}-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     (OUT / name).write_text(json.dumps(figures, indent=1, default=str))
