@@ -220,6 +220,30 @@ def step_pull(size: int, app, sample: int) -> dict:
             **context()}
 
 
+def _pull_on_template(size: int, sample: int) -> dict:
+    """The pull step on the template database itself: a pull only reads, apart from the API
+    tokens issued for it, which are deleted afterwards (the template had none)."""
+    from sqlalchemy import create_engine, text
+
+    from bench import dataset
+
+    url = dataset.server_url(template_name(size))
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT count(*) FROM api_tokens")).scalar():
+            raise SystemExit("the template holds API tokens: not measuring on it")
+    app = dataset.make_app(url)
+    try:
+        out = step_pull(size, app, sample)
+    finally:
+        dataset.dispose(app)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM api_tokens"))
+        engine.dispose()
+    out["on_template"] = True
+    return out
+
+
 def step_pages(size: int, url: str, app, sample: int) -> dict:
     from sqlalchemy import create_engine
 
@@ -442,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visits", type=int, default=RECONCILE_VISITS)
     parser.add_argument("--plot-only", action="store_true")
     parser.add_argument("--table", action="store_true", help="print the Markdown table")
+    parser.add_argument("--pull-on-template", action="store_true",
+                        help="measure the pull on the template itself (no copy: for a disk "
+                             "without room for one); its tokens are deleted afterwards")
     parser.add_argument("--import-first", action="store_true",
                         help="the import before its floor (a run cut short keeps the import)")
     args = parser.parse_args(argv)
@@ -464,6 +491,12 @@ def main(argv: list[str] | None = None) -> int:
             results = save(size, "import", run["import"])
         live = [s for s in todo if s != "import"]
         if not live:
+            continue
+        if args.pull_on_template:
+            if live != ["pull"]:
+                parser.error("--pull-on-template is for the pull step alone")
+            run["pull"] = _pull_on_template(size, args.sample)
+            results = save(size, "pull", run["pull"])
             continue
         url, app = _run_copy(size)
         try:
