@@ -1527,7 +1527,20 @@ def run(args) -> dict:
     engine.dispose()
     if not args.keep and not args.ci:
         shutil.rmtree(workdir / "phones", ignore_errors=True)
+    if backend == "postgresql" and not args.keep:  # a copy of the template: gigabytes
+        drop_soak_db(args.database_url)
     return figures
+
+
+def drop_soak_db(server_url: str) -> None:
+    import config
+    from sqlalchemy.engine import make_url
+
+    url = make_url(config.normalise_database_url(server_url))
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{SOAK_DB}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def report(f: dict) -> None:
@@ -1615,7 +1628,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-fault", action="append", default=[],
                         choices=[name for _share, name in FAULTS],
                         help="Leave out a fault (repeat); for trying the script out.")
-    parser.add_argument("--keep", action="store_true", help="Keep the phones' outboxes.")
+    parser.add_argument("--keep", action="store_true",
+                        help="Keep the phones' outboxes and, on PostgreSQL, soak_run.")
     parser.add_argument("--ci", action="store_true",
                         help="2 minutes on SQLite, 20,000 families, 40 phones; assert only "
                              "the zero counts.")
