@@ -1533,8 +1533,9 @@ def run(args) -> dict:
 
 
 def drop_soak_db(server_url: str) -> None:
-    import config
     from sqlalchemy.engine import make_url
+
+    import config
 
     url = make_url(config.normalise_database_url(server_url))
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
