@@ -117,6 +117,9 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
         scheduler.add_job(reconcile, "interval", seconds=10, args=[app],
                           id="reconcile", name="reconcile queued visits")
     _progress_jobs(scheduler, app)
+    from server.metrics import record_job_runs
+
+    record_job_runs(scheduler, app)  # each run and failure into job_runs, read by /metrics
     return scheduler
 
 

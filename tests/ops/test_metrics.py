@@ -281,3 +281,22 @@ def _up(url: str) -> bool:
         return _get(f"{url}/api/v1/health")[0] == 200
     except OSError:
         return False
+
+
+def test_the_scheduler_records_its_job_runs(client, app):
+    """``build_scheduler`` (what ``scheduler run`` starts) has the listener: a job it runs is
+    in the scrape."""
+    from server.jobs import build_scheduler
+
+    scheduler = build_scheduler(app)
+    scheduler.add_job(lambda: None, id="probe")  # no trigger: runs at once
+    thread = threading.Thread(target=scheduler.start, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while value(scrape(client), "tapak_job_runs_total", job="probe") < 1:
+            assert time.monotonic() < deadline, "the probe job's run was not recorded"
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown(wait=True)
+        thread.join(10)
