@@ -2,6 +2,8 @@
 
 A cursor is the position after the last row returned, signed with the app's secret key, so a
 client can hand it back but not forge or edit it: a cursor that does not verify gets 400.
+Cursors signed with a key in ``SECRET_KEY_FALLBACKS`` still verify: phones keep their stored
+pull cursor across a key rotation (docs/deploy.md), and new cursors are signed with the new key.
 
 ``SHAPES`` is what each kind of cursor holds. A cursor that verifies but holds something else
 (one a past or future release signed) also gets 400, rather than failing in the view that
@@ -49,7 +51,9 @@ def _fits(value: Any, shape: Any) -> bool:
 
 
 def _serializer(salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"tapak.cursor.{salt}")
+    # itsdangerous signs with the last key and verifies with any of them.
+    keys = [*current_app.config.get("SECRET_KEY_FALLBACKS", []), current_app.config["SECRET_KEY"]]
+    return URLSafeSerializer(keys, salt=f"tapak.cursor.{salt}")
 
 
 def encode_cursor(kind: str, position: Any) -> str:

@@ -22,14 +22,14 @@ SIZES = ("thumb", "full")
 _CONTEXT = b"tapak.media.v1"
 
 
-def _key() -> bytes:
-    secret = current_app.config["SECRET_KEY"]
+def _key(secret: str | None = None) -> bytes:
+    secret = secret if secret is not None else current_app.config["SECRET_KEY"]
     return hashlib.sha256(_CONTEXT + b"\x00" + secret.encode()).digest()
 
 
-def signature(sha256: str, size: str, expires: int) -> str:
+def signature(sha256: str, size: str, expires: int, secret: str | None = None) -> str:
     message = f"{sha256}:{size}:{expires}".encode()
-    return hmac.new(_key(), message, hashlib.sha256).hexdigest()
+    return hmac.new(_key(secret), message, hashlib.sha256).hexdigest()
 
 
 def signed_url(sha256: str, size: str = "thumb", ttl: int | None = None,
@@ -46,9 +46,12 @@ def signed_url(sha256: str, size: str = "thumb", ttl: int | None = None,
 
 def verify(sha256: str, size: str, expires: int, sig: str, now: float | None = None) -> None:
     """Raise 403 for a signature that does not match, or for an expired link."""
-    expected = signature(sha256, size, expires).encode()
+    given = (sig or "").encode("utf-8", "replace")
+    # The current key, then any SECRET_KEY_FALLBACKS: an open page's links outlive a rotation.
     # Bytes, not str: compare_digest raises TypeError for a str that is not ASCII.
-    if not hmac.compare_digest(expected, (sig or "").encode("utf-8", "replace")):
+    keys = [current_app.config["SECRET_KEY"], *current_app.config.get("SECRET_KEY_FALLBACKS", [])]
+    if not any(hmac.compare_digest(signature(sha256, size, expires, key).encode(), given)
+               for key in keys):
         raise ServiceError(403, "This photo link is not valid.", code="invalid_signature")
     if (now if now is not None else time.time()) > expires:
         raise ServiceError(403, "This photo link has expired; reload the page.",

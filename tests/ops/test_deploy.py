@@ -268,9 +268,10 @@ def test_with_redis_every_worker_counts_the_same_logins(app, database_url, tmp_p
 
 def test_rotating_secret_key_what_breaks_and_what_the_fallback_keeps(app, client, make_user,
                                                                      login):
-    """As docs/deploy.md says: a review-page session survives with SECRET_KEY_FALLBACKS; a
-    pull cursor signed with the old key is refused with 400 (not 410), and a signed media URL
-    stops matching. Bearer tokens are stored hashed, not signed: they go on working."""
+    """As docs/deploy.md says: without SECRET_KEY_FALLBACKS a review-page session, a pull
+    cursor (400) and a signed media URL (403) signed with the old key are refused; with the old
+    key as a fallback all three still verify, and new cursors are signed with the new key.
+    Bearer tokens are stored hashed, not signed: they go on working."""
     from flask import g
 
     from server.pagination import encode_cursor
@@ -294,13 +295,20 @@ def test_rotating_secret_key_what_breaks_and_what_the_fallback_keeps(app, client
     try:
         app.config.update(SECRET_KEY="a-new-key", SECRET_KEY_FALLBACKS=[])
         assert supervisors[0].get("/review/antrean").status_code in (302, 303)  # to log in
+        pulled = client.get(f"/api/v1/sync/pull?cursor={old_cursor}", headers=token)
+        assert pulled.status_code == 400  # a phone's stored cursor, with no fallback
+        assert pulled.get_json()["error"]["code"] == "invalid_cursor"
+        assert client.get(old_media).status_code == 403
         app.config.update(SECRET_KEY_FALLBACKS=[old_key])
         assert supervisors[1].get("/review/antrean").status_code == 200  # kept by the fallback
         pulled = client.get(f"/api/v1/sync/pull?cursor={old_cursor}", headers=token)
-        assert pulled.status_code == 400  # every phone's stored cursor, even with the fallback
-        assert pulled.get_json()["error"]["code"] == "invalid_cursor"
+        assert pulled.status_code == 200  # the phone syncs on by itself
+        fresh = pulled.get_json()["next_cursor"]
+        app.config.update(SECRET_KEY_FALLBACKS=[])  # the rotation's end: the new key alone
+        assert client.get(f"/api/v1/sync/pull?cursor={fresh}", headers=token).status_code == 200
         assert client.get("/api/v1/sync/pull", headers=token).status_code == 200  # token: kept
-        assert client.get(old_media).status_code == 403
+        app.config.update(SECRET_KEY_FALLBACKS=[old_key])
+        assert client.get(old_media).status_code != 403  # verifies (404: no such photo here)
     finally:
         app.config.update(SECRET_KEY=old_key, SECRET_KEY_FALLBACKS=[])
 
