@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from operator import itemgetter
 from pathlib import Path
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -584,6 +584,9 @@ def default_rejects_path(path: str | Path) -> Path:
     return path / "rejects.jsonl" if path.is_dir() else path.with_suffix(".rejects.jsonl")
 
 
+_COUNTS = ("read", "inserted", "updated", "unchanged", "rejected", "removed", "members", "flagged")
+
+
 def import_extract(
     session: Session,
     path: str | Path,
@@ -618,6 +621,10 @@ def import_extract(
         for batch in _batches(items, batch_size):
             with write_transaction(session):
                 importer.batch(batch)
+                # The counts so far, in the batch's own commit: /metrics and the import page
+                # show a long import's progress, not zeros until it ends.
+                session.execute(update(Import).where(Import.id == summary.import_id).values(
+                    {f"n_{key}": getattr(summary, key) for key in _COUNTS}))
             bar.update(len(batch))
         if not partial:
             with write_transaction(session):
@@ -631,8 +638,7 @@ def import_extract(
             imp = session.get(Import, summary.import_id)
             imp.status, imp.finished_at, imp.seconds = status, utcnow(), summary.seconds
             imp.reject_path = summary.reject_path
-            for key in ("read", "inserted", "updated", "unchanged", "rejected", "removed",
-                        "members", "flagged"):
+            for key in _COUNTS:
                 setattr(imp, f"n_{key}", getattr(summary, key))
         log.info("registry import %s %s: %s", summary.import_id, status,
                  {k: v for k, v in summary.as_dict().items() if k != "reject_path"})

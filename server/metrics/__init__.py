@@ -286,8 +286,8 @@ class DatabaseCollector:
         yield GaugeMetricFamily("tapak_import_duration_seconds", "How long the latest import "
                                 "ran (so far, while running).",
                                 value=(end - imp.started_at).total_seconds())
-        rows = GaugeMetricFamily("tapak_import_families", "The latest import's counts (written "
-                                 "when it ends).", labels=["kind"])
+        rows = GaugeMetricFamily("tapak_import_families", "The latest import's counts (so far, "
+                                 "while it runs).", labels=["kind"])
         for kind in IMPORT_COUNTS:
             rows.add_metric([kind], getattr(imp, f"n_{kind}") or 0)
         yield rows

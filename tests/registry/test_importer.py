@@ -283,3 +283,30 @@ def test_an_unsorted_or_incomplete_csv_extract_is_refused_before_writing(db, tmp
     with pytest.raises(ExtractError, match="missing"):
         run(db, directory, tmp_path)
     assert count(db, Import) == 0
+
+
+def test_an_import_under_way_shows_its_counts_so_far(db, tmp_path, families, monkeypatch):
+    """Each batch commits its counts with it, so /metrics and the import list show a long
+    import's progress: read between batches, the import's row has the families read so far."""
+    import sync.importer as importer
+
+    path = write_jsonl(tmp_path / "extract.jsonl", families)
+    seen = []
+    read = importer.read_extract
+
+    def reading_and_watching(p):
+        fmt, items = read(p)
+
+        def watched():
+            for i, item in enumerate(items):
+                if i and i % 20 == 0:  # a batch of 20 has just been committed
+                    imp = db.scalars(select(Import).order_by(Import.id.desc())).first()
+                    db.refresh(imp)
+                    seen.append((imp.status, imp.n_read, imp.n_inserted))
+                yield item
+        return fmt, watched()
+
+    monkeypatch.setattr(importer, "read_extract", reading_and_watching)
+    summary = run(db, path, tmp_path, batch_size=20)
+    assert summary.read == 60
+    assert seen == [("running", 20, 20), ("running", 40, 40)]
