@@ -308,6 +308,12 @@ def review_visit(session: Session, user: User, uuid: str, decision: str,
                 if c.kind in CHANGE_KINDS and c.field and c.field not in decided:
                     changes.setdefault(c.field, c.visit_value)
             changes = apply_order(changes)
+        # The assignment first, then the feed: a push and the reconciliation worker update
+        # assignments (whose trigger locks the enumerator's enumerator_load rows) before they
+        # emit to the feed (its one feed_state row). Taking feed_state first here, as
+        # write_version's emit would, deadlocked against a push of the same enumerator.
+        assignment = _move_assignment(session, visit, decision, note)
+        session.flush()
         version = write_version(session, visit.household_id, changes, actor_id=user.id,
                                 visit_uuid=uuid, note=note)
         closed = []
@@ -331,7 +337,6 @@ def review_visit(session: Session, user: User, uuid: str, decision: str,
         _audit(session, user, decision, decision=decision, visit_uuid=uuid,
                value={"applied": list(changes)} if changes else None, note=note,
                version=version, **area)
-        assignment = _move_assignment(session, visit, decision, note)
         session.flush()
         monitoring.drain(session, households=[visit.household_id])
         return {"uuid": uuid, "household_id": visit.household_id, "decision": decision,

@@ -18,6 +18,7 @@ from tests.monitoring.conftest import csrf_of, page_login
 API_ALLOWED = {
     ("GET", "/api/v1/me"): 200,
     ("GET", "/api/v1/health"): 200,
+    ("GET", "/api/v1/ready"): 200,
     ("GET", "/api/v1/areas"): 200,
     ("GET", "/api/v1/progress"): 200,
     ("GET", "/api/v1/monitoring"): 200,

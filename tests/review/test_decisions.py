@@ -276,3 +276,43 @@ def test_dismiss_closes_the_finding_as_dismissed_and_changes_nothing(rv, client,
     reopened = client.post(f"/api/v1/conflicts/{ids[2]}/reopen", headers=rv.headers["spv"],
                            json={"note": "dicek lagi"})
     assert reopened.status_code == 200 and body(reopened)["status"] == "open"
+
+
+def test_a_review_does_not_deadlock_with_a_push_of_the_same_enumerator(rv, client, db, app):
+    """A push updates the enumerator's assignment (its trigger locks the enumerator_load rows),
+    then emits to the feed (the feed_state row). A review must take the two in that order too:
+    it took feed_state first, and the soak (bench/soak.py) saw deadlocks answered with 500."""
+    import threading
+    import time
+
+    import pytest
+    from sqlalchemy import create_engine, text
+
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite takes one writer at a time: no row locks to order")
+    visit, ids = scenario(rv)
+    moved = client.post("/api/v1/assignments", headers=rv.headers["spv"], json={
+        "round_id": rv.round_id, "enumerator": "ani", "household_ids": ["KLG-A2"]})
+    assert moved.status_code in (200, 201), body(moved)
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    answer = {}
+    try:
+        with engine.connect() as push:  # ani's push of KLG-A2, half done
+            tx = push.begin()
+            push.execute(text("UPDATE assignments SET status = 'visited' "
+                              "WHERE household_id = 'KLG-A2' AND round_id = :r"),
+                         {"r": rv.round_id})
+            reviewer = app.test_client()
+            thread = threading.Thread(target=lambda: answer.update(
+                r=review(reviewer, rv.headers["spv"], visit["uuid"], "return", note="ulang")))
+            thread.start()
+            time.sleep(1.5)  # the review now waits for the enumerator_load rows the push holds
+            assert thread.is_alive()
+            # the push's emit: raised "deadlock detected" when the review held feed_state
+            push.execute(text("UPDATE feed_state SET last_seq = last_seq + 1 WHERE id = 1"))
+            tx.commit()
+        thread.join(30)
+    finally:
+        engine.dispose()
+    assert answer["r"].status_code == 200, body(answer["r"])
+    assert body(answer["r"])["assignment"]["status"] == "returned"
