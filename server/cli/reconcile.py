@@ -1,9 +1,12 @@
 """``flask --app server reconcile run [--once]``: the reconciliation worker."""
 
+import logging
 import time
 
 import click
 from flask.cli import AppGroup
+
+log = logging.getLogger("tapak.reconcile")
 
 cli = AppGroup("reconcile", help="Reconcile queued visits with the verified record.")
 
@@ -19,13 +22,31 @@ def run_command(once: bool, batch: int, idle: float):
     from flask import current_app
 
     from server.extensions import db
+    from sync.privacy import exception_summary
     from sync.reconcile.config import from_settings
-    from sync.reconcile.worker import drain, worker_name
+    from sync.reconcile.worker import database_unreachable, drain, worker_name
 
     name, config = worker_name(), from_settings(current_app.config)
+    outage = 0  # consecutive drains the database did not answer
     while True:
         started = time.monotonic()
-        n = drain(db.session, worker=name, limit=batch, config=config)
+        try:
+            n = drain(db.session, worker=name, limit=batch, config=config)
+        except Exception as exc:
+            if not database_unreachable(exc):
+                raise
+            # PostgreSQL restarting or out of reach: wait (1 s, doubling to 30 s) and go on,
+            # rather than exit and leave the queue to a supervisor process.
+            db.session.remove()
+            delay = min(30.0, 2.0 ** outage)
+            outage += 1
+            log.warning("database unreachable, retrying",
+                        extra={"worker": name, "retry_in_s": delay, **exception_summary(exc)})
+            time.sleep(delay)
+            continue
+        if outage:
+            log.info("database reachable again", extra={"worker": name, "after": outage})
+            outage = 0
         db.session.remove()
         if n:
             click.echo(f"reconciled {n} visits in {time.monotonic() - started:.1f} s")

@@ -38,6 +38,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Float, Integer, String, bindparam, column, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from sync import feed, monitoring
@@ -933,6 +934,8 @@ def _isolated(session: Session, uuids: list[str] | None, config: Config, now: dt
     try:
         return _process(session, uuids, config, now, worker, limit)
     except Exception as exc:  # noqa: BLE001 - isolate the bad visit below
+        if database_unreachable(exc):
+            raise  # no visit's fault: nothing to isolate, no attempt to count
         failure = exc
     if uuids is None:
         # The batch came from the queue: take its head again (another worker may have taken
@@ -946,8 +949,31 @@ def _isolated(session: Session, uuids: list[str] | None, config: Config, now: dt
         try:
             out.update(_process(session, [uuid], config, now, worker))
         except Exception as exc:  # noqa: BLE001 - one bad visit never costs its neighbours
+            if database_unreachable(exc):
+                raise
             out[uuid] = _failed(session, uuid, config, exc, worker)
     return out
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """A lost, refused or shutting-down database connection (PostgreSQL restarting, say).
+
+    Such a failure is no visit's fault: the batch is not split visit by visit and no attempt is
+    counted against its visits (enough of them would turn the visits ``failed``); the caller
+    waits and tries again. A deadlock or a constraint is a visit's own failure, isolated as
+    before.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, InterfaceError):
+        return True
+    orig = getattr(exc, "orig", None)
+    if not isinstance(exc, OperationalError) or not type(orig).__module__.startswith("psycopg"):
+        return False
+    # No SQLSTATE: the connection failed (refused, reset). 08: connection exception; 57P:
+    # operator intervention (admin or crash shutdown, cannot connect now).
+    state = getattr(orig, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
 
 
 def _failed(session: Session, uuid: str, config: Config, error: Exception,
