@@ -19,6 +19,8 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
+SKIPPED = "skipped: not the leader"  # what a job returns that did not run (record_job_runs)
+
 log = logging.getLogger("tapak.jobs")
 
 
@@ -131,7 +133,7 @@ def _led(func, lock, job_id: str):
     def run(*args, **kwargs):
         if not lock.confirm():
             log.info("job skipped: not the leader", extra={"job": job_id})
-            return None
+            return SKIPPED
         return func(*args, **kwargs)
 
     return run

@@ -55,8 +55,11 @@ def record_job_runs(scheduler, app) -> None:
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 
     from server.extensions import db
+    from server.jobs import SKIPPED
 
     def listener(event) -> None:
+        if getattr(event, "retval", None) == SKIPPED:
+            return  # a standby's job that found it no longer leads: not a run
         try:
             with app.app_context():
                 record_run(db.session, event.job_id, event.exception)

@@ -300,3 +300,40 @@ def test_the_scheduler_records_its_job_runs(client, app):
     finally:
         scheduler.shutdown(wait=True)
         thread.join(10)
+
+
+def test_a_job_a_standby_skips_is_not_counted_as_a_run(client, app):
+    """Another scheduler holds the leader lock: this one's job starts, finds it does not lead,
+    and does nothing, which the scrape must not count as a run."""
+    from server.extensions import db
+    from server.jobs import SKIPPED, _led
+    from sync.leader import leader_lock
+
+    leader = leader_lock(db.engine, name="metrics-test")
+    standby = leader_lock(db.engine, name="metrics-test")
+    calls = []
+    assert leader.try_acquire()
+    try:
+        assert not standby.try_acquire()
+        skipped = _led(lambda: calls.append("ran"), standby, "standby_job")
+        led = _led(lambda: calls.append("ran"), leader, "leader_job")
+        done = threading.Event()
+        scheduler = BackgroundScheduler(timezone="UTC")
+        record_job_runs(scheduler, app)
+        scheduler.add_listener(lambda event: done.set() if event.job_id == "leader_job" else None)
+        scheduler.start()
+        try:
+            scheduler.add_job(skipped, id="standby_job")
+            time.sleep(0.3)  # the standby's job has run (and returned SKIPPED) by now
+            scheduler.add_job(led, id="leader_job")
+            assert done.wait(10)
+            time.sleep(0.3)  # the listener records after the event
+        finally:
+            scheduler.shutdown(wait=True)
+    finally:
+        leader.release()
+        standby.release()
+    assert calls == ["ran"] and skipped() == SKIPPED
+    figures = scrape(client)
+    assert value(figures, "tapak_job_runs_total", job="leader_job") == 1
+    assert ("tapak_job_runs_total", (("job", "standby_job"),)) not in figures
