@@ -459,19 +459,34 @@ def drain(session: Session, limit: int | None = None,
     only = sorted(set(households)) if households is not None else None
     if only == []:
         return 0
+    after: tuple | None = None
     while limit is None or done < limit:
         size = CHUNK if limit is None else min(CHUNK, limit - done)
         stmt = (select(MonitoringDirty.round_id, MonitoringDirty.household_id)
                 .order_by(MonitoringDirty.round_id, MonitoringDirty.household_id).limit(size))
         if only is not None:
             stmt = stmt.where(MonitoringDirty.household_id.in_(only))
+        if after is not None:
+            # From where the last chunk ended: the rows this transaction deleted stay in the
+            # index until it commits, and a scan from the start walked them all again each
+            # chunk (a drain of 77,000 families took 429 s, of 33,000 45 s).
+            stmt = stmt.where(tuple_(MonitoringDirty.round_id, MonitoringDirty.household_id)
+                              > tuple_(*after))
         if postgres:
             stmt = stmt.with_for_update(skip_locked=True)
         pairs = [tuple(r) for r in session.execute(stmt)]
         if not pairs:
             break
-        session.execute(delete(MonitoringDirty).where(
-            tuple_(MonitoringDirty.round_id, MonitoringDirty.household_id).in_(pairs)))
+        after = pairs[-1]
+        # One round at a time: ``round_id = r AND household_id IN (...)`` is an index lookup a
+        # family, where PostgreSQL planned ``(round_id, household_id) IN (pairs)`` as a scan
+        # of the round's whole backlog.
+        by_round: dict[int, list[str]] = {}
+        for round_id, household_id in pairs:
+            by_round.setdefault(round_id, []).append(household_id)
+        for round_id, ids in by_round.items():
+            session.execute(delete(MonitoringDirty).where(
+                MonitoringDirty.round_id == round_id, MonitoringDirty.household_id.in_(ids)))
         refresh(session, pairs)
         done += len(pairs)
     return done

@@ -143,3 +143,21 @@ def test_the_commands_and_the_job(app, demo, db, runner):
     assert result.exit_code == 1 and "counter" in result.output
     assert runner.invoke(args=["monitoring", "rebuild"]).exit_code == 0
     assert runner.invoke(args=["monitoring", "check"]).exit_code == 0
+
+
+def test_a_drain_goes_chunk_by_chunk_over_several_rounds_and_stops_at_its_limit(db):
+    """More marked pairs than a chunk, across two rounds: a limited drain counts exactly its
+    limit and leaves the rest marked; a full drain counts what is left, every pair once."""
+    from sync.models.monitoring import MonitoringDirty
+
+    pairs = [(r, f"KLG-D{i:05d}") for r in (1, 2) for i in range(monitoring.CHUNK + 150)]
+    with write_transaction(db):
+        db.execute(MonitoringDirty.__table__.insert(),
+                   [{"round_id": r, "household_id": h} for r, h in pairs])
+    with write_transaction(db):
+        assert monitoring.drain(db, limit=monitoring.CHUNK + 200) == monitoring.CHUNK + 200
+    left = set(db.execute(select(MonitoringDirty.round_id, MonitoringDirty.household_id)))
+    assert left == set(pairs[monitoring.CHUNK + 200:])  # in key order: round 1 first
+    with write_transaction(db):
+        assert monitoring.drain(db) == len(left)
+    assert not monitoring.pending(db)
