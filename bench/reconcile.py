@@ -328,9 +328,10 @@ def child_drain(url: str, worker: str, batch: int, profile_visits: int) -> None:
                       "cpu": cpu}))
 
 
-def run_workers(url: str, workers: int, batch: int, profile_visits: int = 0) -> list[dict]:
+def run_workers(url: str, workers: int, batch: int, profile_visits: int = 0,
+                prefix: str = "bench-") -> list[dict]:
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "bench.reconcile", "--child-drain", url, f"bench-w{i}",
+        [sys.executable, "-m", "bench.reconcile", "--child-drain", url, f"{prefix}w{i}",
          str(batch), str(profile_visits)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
         for i in range(workers)]
     out = []

@@ -316,18 +316,9 @@ def _check(url: str, total: int) -> dict:
 
 
 def _run_workers(url: str, workers: int, prefix: str) -> list[dict]:
-    import subprocess
+    from bench.reconcile import run_workers
 
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "bench.reconcile", "--child-drain", url, f"{prefix}w{i}", "500",
-         "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True) for i in range(workers)]
-    out = []
-    for p in procs:
-        stdout, _ = p.communicate()
-        if p.returncode != 0:
-            raise SystemExit(f"a worker failed ({p.returncode})")
-        out.append(json.loads(stdout.strip().splitlines()[-1]))
-    return out
+    return run_workers(url, workers, 500, 0, prefix=prefix)
 
 
 # --------------------------------------------------------------------------- plot

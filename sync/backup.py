@@ -65,16 +65,21 @@ def _replace_atomically(partial: Path, target: Path) -> None:
 # --------------------------------------------------------------------------- snapshots
 
 
+def _snapshot_paths(directory: Path, today: dt.date, suffix: str) -> tuple[Path, Path]:
+    """(the day's snapshot, the name it is written under until complete), the folder made."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"tapak-{today:%Y%m%d}.{suffix}"
+    partial = target.with_suffix(f".{suffix}.partial")
+    partial.unlink(missing_ok=True)
+    return target, partial
+
+
 def backup_sqlite(database: str | Path, directory: str | Path, keep_days: int,
                   today: dt.date | None = None, photos: PhotoStorage | None = None) -> dict:
     """Copy ``database`` into ``directory/tapak-YYYYMMDD.db``, then (with ``photos``, the live
     store) the photos it names, and prune snapshots older than ``keep_days``."""
-    today = _day(today)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"tapak-{today:%Y%m%d}.db"
-    partial = target.with_suffix(".db.partial")
-    partial.unlink(missing_ok=True)
+    today, directory = _day(today), Path(directory)
+    target, partial = _snapshot_paths(directory, today, "db")
     source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         copy = sqlite3.connect(partial)
@@ -120,12 +125,8 @@ def backup_postgres(url: str, directory: str | Path, keep_days: int,
     if binary is None:
         raise BackupError("pg_dump is not installed: install postgresql-client (the same major "
                           "version as the server) or run pg_dump -Fc on the database server")
-    today = _day(today)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"tapak-{today:%Y%m%d}.dump"
-    partial = target.with_suffix(".dump.partial")
-    partial.unlink(missing_ok=True)
+    today, directory = _day(today), Path(directory)
+    target, partial = _snapshot_paths(directory, today, "dump")
     done = subprocess.run([binary, "--format=custom", "--no-owner", f"--file={partial}",
                            f"--dbname={libpq_url(url)}"], capture_output=True, text=True)
     if done.returncode != 0:
