@@ -7,11 +7,6 @@ is at the migrations' head (a release whose ``db upgrade`` has not run yet is no
 
 from __future__ import annotations
 
-import os
-import tempfile
-from functools import lru_cache
-
-from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 from sqlalchemy import text
@@ -21,6 +16,7 @@ from server.api.blueprint import Blueprint
 from server.api.openapi import errors
 from server.extensions import db
 from server.services import ServiceError
+from server.services.health import readiness
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
 
@@ -76,45 +72,3 @@ class Ready(MethodView):
             raise ServiceError(503, "Not ready: " + ", ".join(failed) + ".", code="not_ready",
                                details={"failed": failed, "checks": checks})
         return {"status": "ready", "checks": checks, "version": __version__}
-
-
-def readiness() -> dict[str, str]:
-    """Each check's state, ``ok`` or ``failed``; a failure of one never hides another's."""
-    checks = {"database": "failed", "photos": "failed", "migrations": "failed"}
-    revisions: set[str] | None = None
-    try:
-        db.session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-        revisions = set(db.session.scalars(text("SELECT version_num FROM alembic_version")))
-    except Exception:  # noqa: BLE001 - unreachable, or no alembic_version table: not ready
-        pass
-    finally:
-        db.session.rollback()
-    if revisions is not None and revisions == _heads(current_app.extensions["migrate"].directory):
-        checks["migrations"] = "ok"
-    if _photo_store_writable(current_app.config["PHOTO_DIR"]):
-        checks["photos"] = "ok"
-    return checks
-
-
-@lru_cache(maxsize=4)
-def _heads(directory: str) -> set[str]:
-    """The migrations' head revisions (read once per process: they change with a release)."""
-    from alembic.script import ScriptDirectory
-
-    return set(ScriptDirectory(directory).get_heads())
-
-
-def _photo_store_writable(root: str) -> bool:
-    """A file can be made and removed where uploads are written (``tmp/`` under PHOTO_DIR,
-    created as an upload would): a read-only volume or a wrong owner fails."""
-    from sync.photos import LocalPhotoStorage
-
-    try:
-        store = LocalPhotoStorage(root)
-        fd, path = tempfile.mkstemp(dir=store.temp_dir, prefix=".ready-")
-        os.close(fd)
-        os.unlink(path)
-        return True
-    except OSError:
-        return False
