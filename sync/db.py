@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -191,6 +192,23 @@ def background_checkpoints(engine: Engine, every: float = 0.5) -> Iterator[None]
     finally:
         stop.set()
         thread.join()
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """A lost, refused or shutting-down database connection (PostgreSQL restarting, say):
+    no row's fault, so a caller waits and tries again rather than blame its input. A deadlock
+    or a constraint is not one (the reconciliation worker isolates the visit that caused it)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, InterfaceError):
+        return True
+    orig = getattr(exc, "orig", None)
+    if not isinstance(exc, OperationalError) or not type(orig).__module__.startswith("psycopg"):
+        return False
+    # No SQLSTATE: the connection failed (refused, reset). 08: connection exception; 57P:
+    # operator intervention (admin or crash shutdown, cannot connect now).
+    state = getattr(orig, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
 
 
 @contextlib.contextmanager

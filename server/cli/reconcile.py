@@ -22,9 +22,10 @@ def run_command(once: bool, batch: int, idle: float):
     from flask import current_app
 
     from server.extensions import db
+    from sync.db import database_unreachable
     from sync.privacy import exception_summary
     from sync.reconcile.config import from_settings
-    from sync.reconcile.worker import database_unreachable, drain, worker_name
+    from sync.reconcile.worker import drain, worker_name
 
     name, config = worker_name(), from_settings(current_app.config)
     outage = 0  # consecutive drains the database did not answer

@@ -38,11 +38,16 @@ from collections.abc import Iterable
 
 from sqlalchemy import Float, Integer, String, bindparam, column, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from sync import feed, monitoring
-from sync.db import UTCDateTime, background_checkpoints, utcnow, write_transaction
+from sync.db import (
+    UTCDateTime,
+    background_checkpoints,
+    database_unreachable,
+    utcnow,
+    write_transaction,
+)
 from sync.ingest import FormCache
 from sync.models.assignment import Assignment
 from sync.models.conflict import Conflict
@@ -954,26 +959,6 @@ def _isolated(session: Session, uuids: list[str] | None, config: Config, now: dt
             out[uuid] = _failed(session, uuid, config, exc, worker)
     return out
 
-
-def database_unreachable(exc: BaseException) -> bool:
-    """A lost, refused or shutting-down database connection (PostgreSQL restarting, say).
-
-    Such a failure is no visit's fault: the batch is not split visit by visit and no attempt is
-    counted against its visits (enough of them would turn the visits ``failed``); the caller
-    waits and tries again. A deadlock or a constraint is a visit's own failure, isolated as
-    before.
-    """
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, InterfaceError):
-        return True
-    orig = getattr(exc, "orig", None)
-    if not isinstance(exc, OperationalError) or not type(orig).__module__.startswith("psycopg"):
-        return False
-    # No SQLSTATE: the connection failed (refused, reset). 08: connection exception; 57P:
-    # operator intervention (admin or crash shutdown, cannot connect now).
-    state = getattr(orig, "sqlstate", None)
-    return state is None or state.startswith(("08", "57P"))
 
 
 def _failed(session: Session, uuid: str, config: Config, error: Exception,

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from sync.reconcile.worker import database_unreachable
+from sync.db import database_unreachable
 
 ROOT = Path(__file__).resolve().parents[2]
 
