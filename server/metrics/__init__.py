@@ -53,8 +53,6 @@ LAG_WINDOW = dt.timedelta(minutes=5)
 LAG_SAMPLE = 5_000  # a cap, not a sample size: the window keeps it small on any given day
 IMPORT_COUNTS = ("read", "inserted", "updated", "unchanged", "rejected", "removed", "members",
                  "flagged")
-PUSH_RULE = "/api/v1/sync/push"
-PHOTO_RULE = "/api/v1/photos/<sha256:name>"
 
 disable_created_metrics()  # no *_created series: half the lines, and Prometheus ignores them
 # Created once per process, registered in no global registry: a scrape builds its own (below).
@@ -81,7 +79,6 @@ def init_app(app: Flask) -> None:
     if multiprocess():
         os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     app.before_request(_start)
-    # Registered after Flask-Compress, so this runs first and reads the body uncompressed.
     app.after_request(_count)
     app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])
 
@@ -96,20 +93,19 @@ def _count(response):
     REQUESTS.labels(request.method, rule, str(response.status_code)).inc()
     if started is not None:
         LATENCY.labels(request.method, rule).observe(time.perf_counter() - started)
-    if rule == PUSH_RULE and response.status_code == 200:
-        for result in _json(response).get("results") or ():
-            PUSHED.labels(str(result.get("status"))).inc()
-    elif rule == PHOTO_RULE and request.method == "PUT" and response.status_code == 201:
-        PHOTOS.inc()
-        PHOTO_BYTES.inc(int(_json(response).get("size_bytes") or 0))
     return response
 
 
-def _json(response) -> dict:
-    if response.headers.get("Content-Encoding") or response.direct_passthrough:
-        return {}
-    body = response.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
+def count_push(statuses) -> None:
+    """A JSON push's visits by result, counted by the push service that has them."""
+    for status in statuses:
+        PUSHED.labels(status).inc()
+
+
+def count_photo_stored(size_bytes: int) -> None:
+    """A photo stored for the first time (not a repeat upload), and its bytes."""
+    PHOTOS.inc()
+    PHOTO_BYTES.inc(size_bytes)
 
 
 # --- who may scrape -----------------------------------------------------------------------------

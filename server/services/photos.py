@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server import metrics
 from server.models import User
 from server.services import ServiceError
 from server.services.households import scope
@@ -71,6 +72,8 @@ def receive(session: Session, user: User, name: str, stream, content_type: str |
                 session.rollback()
                 session.begin()
         queued = photo_arrived(session, sha)
+    if created:
+        metrics.count_photo_stored(result.size_bytes)
     return {"sha256": sha, "size_bytes": result.size_bytes, "mime_type": result.mime_type,
             "width": result.width, "height": result.height, "queued_visits": queued}, created
 

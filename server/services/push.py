@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Request, current_app
 
+from server import metrics
 from server.jsonutil import loads_strict
 from server.models import User
 from server.services import ServiceError
@@ -50,4 +51,5 @@ def push(session, user: User, req: Request) -> dict:
                             current_app.config["MAX_PUSH_VISITS"])
     results = ingest_batch(session, user_id=user.id, device_id=batch["device_id"],
                            batch_id=batch["batch_id"], raw_body=raw, visits=batch["visits"])
+    metrics.count_push(r.status for r in results)
     return {"batch_id": batch["batch_id"], "results": [r.as_dict() for r in results]}
