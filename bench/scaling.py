@@ -116,6 +116,8 @@ def step_import(size: int, order: tuple[str, ...] = ("floor", "import")) -> dict
         (_floor if part == "floor" else _import)(size, extract, changed, out)
         save(size, "import_partial", out)
     out["import_x_floor"] = round(out["import_s"] / out["floor_s"], 2)
+    verdict = "met" if out["import_x_floor"] <= 3 else "MISSED"
+    log(f"  import / floor = {out['import_x_floor']:.2f}x (target <= 3x: {verdict})")
     return out
 
 
