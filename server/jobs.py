@@ -66,20 +66,25 @@ def escalate_conflicts(app: Flask) -> int:
 
 
 def backup(app: Flask) -> dict:
-    """SQLite: an online backup into BACKUP_DIR, pruned to BACKUP_KEEP_DAYS; PostgreSQL: none."""
+    """The backup ``backup run`` makes, whichever the database (``sync.backup.run``): the
+    snapshot (SQLite's backup API, or ``pg_dump -Fc``), then the photos it names; pruned to
+    BACKUP_KEEP_DAYS. On PostgreSQL without ``pg_dump`` here it is skipped (``skipped``)."""
     from server.extensions import db
-    from sync.backup import backup_sqlite
+    from server.services.photos import storage
+    from sync import backup as backups
 
     with app.app_context():
-        url = db.engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        log.info("backup skipped: PostgreSQL is backed up with pg_dump, outside Tapak")
-        return {"skipped": "not sqlite"}
-    from sync.photos import LocalPhotoStorage
-
-    result = backup_sqlite(url.database, app.config["BACKUP_DIR"],
-                           app.config["BACKUP_KEEP_DAYS"],
-                           photos=LocalPhotoStorage(app.config["PHOTO_DIR"]))
+        url = db.engine.url.render_as_string(hide_password=False)
+        postgres = db.engine.dialect.name == "postgresql"
+        photos = storage()
+    try:
+        result = backups.run(url, app.config["BACKUP_DIR"], app.config["BACKUP_KEEP_DAYS"],
+                             photos)
+    except backups.BackupError:
+        if postgres and backups.pg_dump_path() is None:
+            log.warning("backup skipped: pg_dump is not installed here")
+            return {"skipped": "no pg_dump"}
+        raise
     log.info("backup written", extra={"bytes": result["bytes"], "pruned": len(result["pruned"])})
     return result
 

@@ -23,20 +23,17 @@ def run_command():
     """Snapshot the database into BACKUP_DIR (SQLite: online backup API; PostgreSQL: pg_dump
     -Fc), then copy the photos it names that the backup lacks, with a manifest of hashes;
     prune snapshots older than BACKUP_KEEP_DAYS."""
-    from server.extensions import db
-    from sync import backup
+    from server.jobs import backup
+    from sync.backup import BackupError
 
-    config = current_app.config
-    url = db.engine.url.render_as_string(hide_password=False)
     try:
-        result = backup.run(url, config["BACKUP_DIR"], config["BACKUP_KEEP_DAYS"],
-                            _storage(config["PHOTO_DIR"]))
-    except backup.BackupError as exc:
-        if db.engine.dialect.name == "postgresql" and backup.pg_dump_path() is None:
-            click.echo("PostgreSQL: pg_dump is not installed here; back the database up with "
-                       "pg_dump -Fc (docs/deploy.md, Backup and restore)")
-            return
+        result = backup(current_app._get_current_object())
+    except BackupError as exc:
         raise click.ClickException(str(exc)) from None
+    if "skipped" in result:
+        click.echo("PostgreSQL: pg_dump is not installed here; back the database up with "
+                   "pg_dump -Fc (docs/deploy.md, Backup and restore)")
+        return
     photos = result["photos"]
     tool = "pg_dump " if result["path"].endswith(".dump") else ""
     click.echo(f"{tool}snapshot {result['path']} ({result['bytes']} bytes); photos: "
